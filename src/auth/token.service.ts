@@ -1,0 +1,115 @@
+import jwt from 'jsonwebtoken';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { HubError } from '../contracts/errors.js';
+
+const ISSUER = 'chat-hub';
+const ALGORITHM = 'HS256' as const;
+
+export interface CustomerPrincipal {
+  kind: 'customer';
+  participantId: string;
+  conversationId: string;
+  name: string;
+}
+export interface AgentPrincipal {
+  kind: 'agent';
+  agentId: string;
+  name: string;
+  skills: string[];
+  maxChats: number;
+}
+export interface SystemPrincipal {
+  kind: 'system';
+}
+export type Principal = CustomerPrincipal | AgentPrincipal | SystemPrincipal;
+
+export interface TokenServiceOptions {
+  secret: string;
+  systemToken: string;
+  customerTokenTtlSeconds: number;
+  agentTokenTtlSeconds: number;
+  defaultMaxChats: number;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Issues and verifies the hub's credentials: HS256 JWTs with expiry, and the static system token. */
+export class TokenService {
+  private readonly systemDigest: Buffer;
+
+  constructor(private readonly options: TokenServiceOptions) {
+    this.systemDigest = digest(options.systemToken);
+  }
+
+  /** Constant-time comparison (of digests, so lengths never leak) against the system token. */
+  isSystemToken(candidate: string): boolean {
+    return timingSafeEqual(digest(candidate), this.systemDigest);
+  }
+
+  issueCustomerToken(p: Omit<CustomerPrincipal, 'kind'>): string {
+    return jwt.sign({ cid: p.conversationId, name: p.name }, this.options.secret, {
+      algorithm: ALGORITHM,
+      audience: 'customer',
+      issuer: ISSUER,
+      subject: p.participantId,
+      expiresIn: this.options.customerTokenTtlSeconds,
+    });
+  }
+
+  issueAgentToken(p: { id: string; name: string; skills: string[]; maxChats?: number | undefined }): string {
+    return jwt.sign(
+      { name: p.name, skills: p.skills, maxChats: p.maxChats ?? this.options.defaultMaxChats },
+      this.options.secret,
+      { algorithm: ALGORITHM, audience: 'agent', issuer: ISSUER, subject: p.id, expiresIn: this.options.agentTokenTtlSeconds },
+    );
+  }
+
+  /** Resolves a bearer credential (system token or JWT) to a principal, or throws UNAUTHORIZED. */
+  authenticate(token: string): Principal {
+    if (this.isSystemToken(token)) return { kind: 'system' };
+    let claims: jwt.JwtPayload;
+    try {
+      const decoded = jwt.verify(token, this.options.secret, {
+        algorithms: [ALGORITHM],
+        issuer: ISSUER,
+        audience: ['customer', 'agent'],
+      });
+      if (typeof decoded === 'string') throw new Error('unexpected string payload');
+      claims = decoded;
+    } catch (err) {
+      const reason = err instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token';
+      throw new HubError('UNAUTHORIZED', reason);
+    }
+    if (typeof claims.exp !== 'number' || typeof claims.sub !== 'string') {
+      throw new HubError('UNAUTHORIZED', 'invalid token');
+    }
+    if (claims.aud === 'customer' && typeof claims['cid'] === 'string') {
+      return {
+        kind: 'customer',
+        participantId: claims.sub,
+        conversationId: claims['cid'],
+        name: typeof claims['name'] === 'string' ? claims['name'] : '',
+      };
+    }
+    if (claims.aud === 'agent') {
+      const skills = Array.isArray(claims['skills']) ? claims['skills'].filter((s): s is string => typeof s === 'string') : [];
+      return {
+        kind: 'agent',
+        agentId: claims.sub,
+        name: typeof claims['name'] === 'string' ? claims['name'] : claims.sub,
+        skills,
+        maxChats: typeof claims['maxChats'] === 'number' ? claims['maxChats'] : this.options.defaultMaxChats,
+      };
+    }
+    throw new HubError('UNAUTHORIZED', 'invalid token');
+  }
+}
+
+/** Extracts the token from an `Authorization: Bearer …` header value. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}

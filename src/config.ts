@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root, whether running from src/ (tsx) or dist/src/. */
+export const PROJECT_ROOT = existsSync(join(here, '..', 'config')) ? resolve(here, '..') : resolve(here, '..', '..');
+
+const csv = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** Parses `sms:s3cret,fb:other` into a map of connector id to key. */
+export function parseConnectorKeys(value: string | undefined): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const pair of csv(value)) {
+    const at = pair.indexOf(':');
+    if (at <= 0 || at === pair.length - 1) throw new Error(`CONNECTOR_KEYS: "${pair.split(':')[0]}" must be written id:key`);
+    keys[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return keys;
+}
+
+const configSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65535),
+  host: z.string().min(1),
+  mongodbUri: z.string().regex(/^mongodb(\+srv)?:\/\//, 'MONGODB_URI must start with mongodb:// or mongodb+srv://').optional(),
+  hubSecret: z.string().min(32, 'HUB_SECRET must be at least 32 characters'),
+  systemToken: z.string().min(24, 'SYSTEM_TOKEN must be at least 24 characters'),
+  connectorKeys: z.record(z.string(), z.string().min(8, 'each connector key must be at least 8 characters')),
+  smtpUrl: z.string().optional(),
+  mailFrom: z.string(),
+  redisUrl: z.string().optional(),
+  webhookUrl: z.url().optional(),
+  webhookSecret: z.string().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  dataDir: z.string().min(1),
+  allowedOrigins: z.array(z.string()),
+  customerTokenTtlSeconds: z.coerce.number().int().positive(),
+  agentTokenTtlSeconds: z.coerce.number().int().positive(),
+  defaultMaxChats: z.coerce.number().int().positive(),
+  jsonBodyLimit: z.string(),
+  socketMaxPayloadBytes: z.coerce.number().int().positive(),
+  dbTimeoutMs: z.coerce.number().int().positive(),
+  dbServerSelectionTimeoutMs: z.coerce.number().int().positive(),
+  historyLimit: z.coerce.number().int().positive().max(1000),
+  greeting: z.string(),
+  rateLimits: z.object({
+    initPerMinutePerIp: z.coerce.number().int().positive(),
+    socketEventsPerSecond: z.coerce.number().int().positive(),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Secrets generated for a development instance, kept under DATA_DIR so restarts keep tokens valid. */
+function devSecrets(dataDir: string): { hubSecret: string; systemToken: string; file: string } {
+  const file = join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { hubSecret: string; systemToken: string };
+    return { ...saved, file };
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const secrets = { hubSecret: randomBytes(32).toString('hex'), systemToken: randomBytes(24).toString('hex') };
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return { ...secrets, file };
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Set when secrets were generated or read from DATA_DIR (development only). */
+  devSecretsFile?: string;
+}
+
+/** Reads config/default.json, applies environment overrides, and validates the result. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const defaults = JSON.parse(readFileSync(join(PROJECT_ROOT, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
+  const rate = (defaults['rateLimits'] ?? {}) as Record<string, unknown>;
+  const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
+  let hubSecret = env['HUB_SECRET'];
+  let systemToken = env['SYSTEM_TOKEN'];
+  let devSecretsFile: string | undefined;
+  if (!hubSecret || !systemToken) {
+    if (env['NODE_ENV'] === 'production') {
+      throw new Error('HUB_SECRET and SYSTEM_TOKEN must be set when NODE_ENV=production');
+    }
+    const generated = devSecrets(dataDir);
+    hubSecret ??= generated.hubSecret;
+    systemToken ??= generated.systemToken;
+    devSecretsFile = generated.file;
+  }
+  const raw = {
+    ...defaults,
+    port: env['PORT'] ?? defaults['port'],
+    host: env['HOST'] ?? defaults['host'],
+    mongodbUri: env['MONGODB_URI'] || undefined,
+    hubSecret,
+    systemToken,
+    connectorKeys: parseConnectorKeys(env['CONNECTOR_KEYS']),
+    smtpUrl: env['SMTP_URL'] || undefined,
+    mailFrom: env['MAIL_FROM'] ?? defaults['mailFrom'],
+    redisUrl: env['REDIS_URL'] || undefined,
+    webhookUrl: env['WEBHOOK_URL'] || undefined,
+    webhookSecret: env['WEBHOOK_SECRET'] || undefined,
+    logLevel: env['LOG_LEVEL'] ?? defaults['logLevel'],
+    dataDir,
+    allowedOrigins: env['ALLOWED_ORIGINS'] !== undefined ? csv(env['ALLOWED_ORIGINS']) : defaults['allowedOrigins'],
+    rateLimits: {
+      initPerMinutePerIp: env['RATE_LIMIT_INIT_PER_MINUTE'] ?? rate['initPerMinutePerIp'],
+      socketEventsPerSecond: env['RATE_LIMIT_SOCKET_EVENTS_PER_SECOND'] ?? rate['socketEventsPerSecond'],
+    },
+  };
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  return devSecretsFile ? { config: parsed.data, devSecretsFile } : { config: parsed.data };
+}

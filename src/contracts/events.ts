@@ -1,0 +1,29 @@
+import type { ErrorAck } from './errors.js';
+import type { WireConversation, WireMessage } from '../domain/types.js';
+import type { Participant, Role } from './schemas.js';
+
+/** Acknowledgement callback of every client→hub event. */
+export type Ack<T extends object> = (response: ({ ok: true } & T) | ErrorAck) => void;
+
+export interface ConversationInfo {
+  conversation: WireConversation;
+  messages: WireMessage[];
+  participants: Participant[];
+  role: Role;
+}
+
+/** Events the hub emits to clients. */
+export interface ServerToClientEvents {
+  messageArrived: (message: WireMessage) => void;
+  conversationInfo: (info: ConversationInfo) => void;
+  error: (error: ErrorAck) => void;
+}
+
+/** Events clients emit to the hub; payloads are validated by the schemas in schemas.ts. */
+export interface ClientToServerEvents {
+  joinConversation: (payload: unknown, ack?: Ack<{ role: Role }>) => void;
+  sendMessage: (payload: unknown, ack?: Ack<{ message: WireMessage }>) => void;
+  endConversation: (payload: unknown, ack?: Ack<{ conversationId: string; endedAt: string }>) => void;
+}
+
+export type InterServerEvents = Record<string, never>;

@@ -1,0 +1,208 @@
+import { z } from 'zod';
+import { HubError, type FieldIssue } from './errors.js';
+
+/**
+ * Wire schemas for every edge of the hub. Types are derived from them, so the
+ * validation and the TypeScript view can never drift apart.
+ */
+
+const MAX_NAME = 200;
+const MAX_TEXT = 20_000;
+
+/** Any identifier a client may send: printable, bounded, never an object. */
+const idString = z.string().trim().min(1).max(200);
+const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'must be a UUID');
+
+export const ROLES = ['customer', 'agent', 'bot', 'connector', 'system'] as const;
+export const CHANNELS = ['web', 'fb', 'sms', 'twitter'] as const;
+export const ACTIVITY_TYPES = [
+  'greetings',
+  'typing',
+  'participantAdded',
+  'participantRemoved',
+  'participantJoined',
+  'participantLeft',
+  'endOfConversation',
+  'handOff',
+  'noAgentAvailable',
+] as const;
+
+export const participantSchema = z.strictObject({
+  id: idString,
+  name: z.string().trim().max(MAX_NAME),
+  role: z.enum(ROLES).optional(),
+});
+export type Participant = { id: string; name: string; role?: (typeof ROLES)[number] };
+export type Role = (typeof ROLES)[number];
+export type Channel = (typeof CHANNELS)[number];
+export type ActivityType = (typeof ACTIVITY_TYPES)[number];
+
+const urlWithScheme = z
+  .string()
+  .max(2_000_000)
+  .refine((value) => {
+    try {
+      const scheme = new URL(value).protocol;
+      return scheme === 'http:' || scheme === 'https:' || scheme === 'data:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http, https or data URL');
+
+export const attachmentSchema = z.strictObject({
+  type: z.string().trim().min(1).max(255),
+  name: z.string().trim().min(1).max(500),
+  contentUrl: urlWithScheme,
+  thumbnailUrl: urlWithScheme.optional(),
+});
+export type Attachment = z.infer<typeof attachmentSchema>;
+
+/** A plain JSON object whose keys cannot be read as query operators or paths. */
+const safeKey = z
+  .string()
+  .max(100)
+  .refine((k) => !k.startsWith('$') && !k.includes('.') && k.length > 0, 'keys must not be empty, start with "$" or contain "."');
+const jsonObject: z.ZodType<Record<string, unknown>> = z.lazy(() =>
+  z.record(safeKey, z.union([z.string().max(10_000), z.number(), z.boolean(), z.null(), jsonObject, z.array(z.unknown()).max(100)])),
+);
+
+// ---------------------------------------------------------------- HTTP: init
+
+const customerFields = {
+  firstName: z.string().trim().min(1, 'is required').max(MAX_NAME),
+  lastName: z.string().trim().max(MAX_NAME).optional(),
+  email: z.email('must be an email address').max(320).optional(),
+  phone: z
+    .string()
+    .trim()
+    .regex(/^\+?[0-9 ()./-]{3,32}$/, 'must be a phone number')
+    .optional(),
+  channel: z.enum(CHANNELS, { message: `must be one of ${CHANNELS.join(', ')}` }),
+  language: z
+    .string()
+    .regex(/^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$/, 'must be a language tag such as "en" or "de-AT"')
+    .optional(),
+  refId: z.string().trim().min(1).max(200).optional(),
+  url: z.string().max(2000).optional(),
+  comment: z.string().max(2000).optional(),
+  subject: z.string().trim().max(100).optional(),
+  requestId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a GUID (1-128 letters, digits, ".", "_", ":" or "-")')
+    .optional(),
+  timestamp: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time' }).optional(),
+};
+const KNOWN_INIT_FIELDS = new Set(Object.keys(customerFields));
+const MAX_CUSTOM_FIELDS = 50;
+
+export const initSchema = z
+  .object(customerFields)
+  .catchall(z.union([z.string().max(2000), z.number(), z.boolean(), z.null()]))
+  .superRefine((body, ctx) => {
+    if (!body.refId && !body.phone && !body.email) {
+      ctx.addIssue({ code: 'custom', path: ['refId'], message: 'at least one identifier (refId, phone or email) is required' });
+    }
+    let custom = 0;
+    for (const key of Object.keys(body)) {
+      if (KNOWN_INIT_FIELDS.has(key)) continue;
+      custom += 1;
+      if (key.startsWith('$') || key.includes('.') || key.length > 100) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'custom field names must not start with "$", contain "." or exceed 100 characters' });
+      }
+    }
+    if (custom > MAX_CUSTOM_FIELDS) {
+      ctx.addIssue({ code: 'custom', path: [], message: `at most ${MAX_CUSTOM_FIELDS} custom fields are allowed` });
+    }
+  });
+export type InitRequest = z.infer<typeof initSchema>;
+/** Separates the contract's named init fields from the customer's custom data. */
+export function splitCustomFields(body: InitRequest): Record<string, string | number | boolean | null> {
+  const custom: Record<string, string | number | boolean | null> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (!KNOWN_INIT_FIELDS.has(key)) custom[key] = value as string | number | boolean | null;
+  }
+  return custom;
+}
+
+export const agentTokenSchema = z.strictObject({
+  id: idString,
+  name: z.string().trim().min(1).max(MAX_NAME),
+  skills: z.array(z.string().trim().min(1).max(100)).max(100).default([]),
+  maxChats: z.number().int().min(1).max(1000).optional(),
+});
+export type AgentTokenRequest = z.infer<typeof agentTokenSchema>;
+
+// ---------------------------------------------------------------- socket events
+
+const tokenField = z.string().min(1).max(8192).optional();
+
+export const joinConversationSchema = z.strictObject({
+  conversationId: uuid,
+  id: idString,
+  name: z.string().trim().max(MAX_NAME).optional(),
+  token: tokenField,
+});
+export type JoinConversationPayload = z.infer<typeof joinConversationSchema>;
+
+const messageBase = {
+  conversationId: uuid.optional(),
+  from: participantSchema,
+  to: z.array(participantSchema).max(100).default([]),
+  refId: z.string().trim().max(200).optional(),
+  channel: z.enum(CHANNELS).optional(),
+  tag: z.enum(['', 'whisper']).default(''),
+  metadata: jsonObject.default({}),
+  clientMessageId: z.string().min(1).max(200).optional(),
+  token: tokenField,
+  // Accepted and ignored: the hub assigns these.
+  state: z.string().max(20).optional(),
+};
+
+export const chatMessageInputSchema = z.strictObject({
+  ...messageBase,
+  type: z.literal('ChatMessage'),
+  text: z.string().max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`).default(''),
+  attachments: z.array(attachmentSchema).max(20).default([]),
+});
+
+export const activityMessageInputSchema = z.strictObject({
+  ...messageBase,
+  type: z.literal('ActivityMessage'),
+  activityType: z.enum(ACTIVITY_TYPES),
+  info: jsonObject.default({}),
+});
+
+export const sendMessageSchema = z.discriminatedUnion('type', [chatMessageInputSchema, activityMessageInputSchema], {
+  message: 'type must be "ChatMessage" or "ActivityMessage"',
+});
+export type SendMessagePayload = z.infer<typeof sendMessageSchema>;
+
+export const endConversationSchema = z.strictObject({
+  conversationId: uuid,
+  token: tokenField,
+});
+export type EndConversationPayload = z.infer<typeof endConversationSchema>;
+
+// ---------------------------------------------------------------- helpers
+
+function issuesOf(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.length ? issue.path.map(String).join('.') : '(body)',
+    message: issue.message,
+  }));
+}
+
+/** Parses `input` with `schema` or throws BAD_REQUEST naming every bad field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new HubError('BAD_REQUEST', `${what} must be a JSON object`);
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const details = issuesOf(result.error);
+  const summary = details
+    .slice(0, 5)
+    .map((d) => `${d.field}: ${d.message}`)
+    .join('; ');
+  throw new HubError('BAD_REQUEST', `Invalid ${what}: ${summary}`, details);
+}

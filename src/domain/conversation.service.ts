@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Principal, TokenService } from '../auth/token.service.js';
+import { HubError } from '../contracts/errors.js';
+import { splitCustomFields, type InitRequest, type Participant } from '../contracts/schemas.js';
+import type { ConversationCache } from './conversation-cache.js';
+import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
+import type { MessageWriter } from './message-writer.js';
+import type { ConversationStore, MessageStore, RealtimePort } from './ports.js';
+import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
+
+export interface InitResult {
+  conversationId: string;
+  participant: Participant;
+  requestId: string;
+  timestamp: string;
+  token: string;
+}
+
+/** A socket's standing in one conversation, fixed when it joins. */
+export interface Membership {
+  conversationId: string;
+  participant: Participant;
+  staff: boolean;
+}
+
+export interface JoinResult {
+  membership: Membership;
+  conversation: Conversation;
+  messages: StoredMessage[];
+  firstJoin: boolean;
+}
+
+export interface ConversationServiceOptions {
+  greeting: string;
+  historyLimit: number;
+}
+
+/** Opens, joins and ends conversations: the Customer Channel API's lifecycle. */
+export class ConversationService {
+  constructor(
+    private readonly conversations: ConversationStore,
+    private readonly messages: MessageStore,
+    private readonly cache: ConversationCache,
+    private readonly writer: MessageWriter,
+    private readonly realtime: RealtimePort,
+    private readonly tokens: TokenService,
+    private readonly options: ConversationServiceOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** POST /api/customer/init: creates the conversation (or returns the one a repeated requestId made). */
+  async init(request: InitRequest): Promise<InitResult> {
+    const customerId = randomUUID();
+    const name = [request.firstName, request.lastName].filter(Boolean).join(' ');
+    const conversation: Conversation = {
+      id: randomUUID(),
+      channel: request.channel,
+      status: 'queued',
+      subject: request.subject ?? '',
+      customer: {
+        id: customerId,
+        firstName: request.firstName,
+        lastName: request.lastName,
+        email: request.email,
+        phone: request.phone,
+        refId: request.refId ?? request.phone ?? request.email,
+        language: request.language,
+        url: request.url,
+        comment: request.comment,
+        custom: splitCustomFields(request),
+      },
+      participants: [{ id: customerId, name, role: 'customer' }],
+      joined: [],
+      requestId: request.requestId ?? randomUUID(),
+      createdAt: new Date(),
+      endedAt: null,
+    };
+    const { conversation: stored, created } = await this.conversations.create(conversation);
+    this.cache.put(stored);
+    const participant = stored.participants.find((p) => p.role === 'customer') ?? { id: stored.customer.id, name, role: 'customer' as const };
+    if (created) this.log.info({ conversationId: stored.id, channel: stored.channel, subject: stored.subject }, 'conversation opened');
+    return {
+      conversationId: stored.id,
+      participant,
+      requestId: stored.requestId,
+      timestamp: new Date().toISOString(),
+      token: this.tokens.issueCustomerToken({ participantId: participant.id, conversationId: stored.id, name: participant.name }),
+    };
+  }
+
+  /** Checks that `principal` may join as participant `id`, and records the join. */
+  async join(principal: Principal | undefined, conversationId: string, id: string, name: string | undefined): Promise<JoinResult> {
+    if (!principal) throw new HubError('UNAUTHORIZED', 'a token is required to join: pass it in the handshake auth or as "token"');
+    let participant: Participant;
+    if (principal.kind === 'customer') {
+      if (principal.conversationId !== conversationId || principal.participantId !== id) {
+        throw new HubError('FORBIDDEN', 'this token does not name this participant of this conversation');
+      }
+      participant = { id, name: principal.name, role: 'customer' };
+    } else if (principal.kind === 'agent') {
+      if (principal.agentId !== id) throw new HubError('FORBIDDEN', 'id must be the agent id named by the token');
+      participant = { id, name: principal.name, role: 'agent' };
+    } else {
+      participant = { id, name: name || 'System', role: 'system' };
+    }
+
+    const existing = await this.cache.get(conversationId);
+    if (!existing) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
+    if (principal.kind === 'customer') {
+      // The customer keeps the name given at init.
+      participant = existing.participants.find((p) => p.id === id) ?? participant;
+    }
+    const recorded = await this.conversations.recordJoin(conversationId, participant);
+    if (!recorded) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
+    let conversation = recorded.conversation;
+    if (participant.role === 'agent' && conversation.status === 'queued') {
+      await this.conversations.activate(conversationId);
+      conversation = { ...conversation, status: 'active' };
+    }
+    this.cache.put(conversation);
+    const staff = isStaff(participant);
+    const messages = await this.messages.latestVisible(conversationId, id, staff, this.options.historyLimit);
+    return { membership: { conversationId, participant, staff }, conversation, messages, firstJoin: recorded.firstJoin };
+  }
+
+  /** After a first join: tells the others (participantJoined) and greets a customer. */
+  async announceJoin(result: JoinResult, joinerSocketId: string): Promise<void> {
+    if (!result.firstJoin || result.conversation.status === 'ended') return;
+    const { conversation, membership } = result;
+    const joined = activityMessage(conversation, membership.participant, 'participantJoined', { participant: membership.participant });
+    const pending = [
+      this.writer.write(joined, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience, joinerSocketId)),
+    ];
+    if (membership.participant.role === 'customer') {
+      const greeting = activityMessage(
+        conversation,
+        HUB_PARTICIPANT,
+        'greetings',
+        { text: this.options.greeting.replace('{name}', membership.participant.name) },
+        [membership.participant],
+      );
+      pending.push(this.writer.write(greeting, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience)));
+    }
+    await Promise.all(pending);
+  }
+
+  /** Ends a conversation on behalf of its customer, a joined agent, or the system. */
+  async end(principal: Principal | undefined, membership: Membership | undefined, conversationId: string): Promise<Conversation> {
+    let ender: Participant;
+    if (principal?.kind === 'system') ender = membership?.participant ?? { id: 'system', name: 'System', role: 'system' };
+    else if (membership && (membership.participant.role === 'customer' || membership.participant.role === 'agent')) ender = membership.participant;
+    else if (principal?.kind === 'customer' && principal.conversationId === conversationId) {
+      ender = { id: principal.participantId, name: principal.name, role: 'customer' };
+    } else if (!principal && !membership) throw new HubError('UNAUTHORIZED', 'a token is required to end a conversation');
+    else throw new HubError('FORBIDDEN', 'only the customer, a joined agent or the system may end this conversation');
+
+    const ended = await this.conversations.end(conversationId, new Date());
+    if (!ended) {
+      const known = await this.conversations.findById(conversationId);
+      if (!known) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
+      throw new HubError('CONVERSATION_ENDED', 'the conversation has already ended');
+    }
+    this.cache.put(ended);
+    const notice = activityMessage(ended, ender, 'endOfConversation', { endedAt: ended.endedAt?.toISOString(), endedBy: ender });
+    await this.writer.write(notice, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience));
+    this.writer.forget(conversationId);
+    this.log.info({ conversationId, endedBy: ender.role }, 'conversation ended');
+    return ended;
+  }
+}

@@ -1,0 +1,143 @@
+import type { ActivityType, Attachment, Channel, Participant } from '../contracts/schemas.js';
+
+export type ConversationStatus = 'queued' | 'active' | 'ended';
+export type MessageState = 'PENDING' | 'DELIVERED' | 'FAILED';
+
+/** Who the customer is, as given at init; `custom` holds the extra fields. */
+export interface CustomerInfo {
+  id: string;
+  firstName: string;
+  lastName?: string | undefined;
+  email?: string | undefined;
+  phone?: string | undefined;
+  refId?: string | undefined;
+  language?: string | undefined;
+  url?: string | undefined;
+  comment?: string | undefined;
+  custom: Record<string, string | number | boolean | null>;
+}
+
+export interface Conversation {
+  id: string;
+  channel: Channel;
+  status: ConversationStatus;
+  subject: string;
+  customer: CustomerInfo;
+  participants: Participant[];
+  /** Participant ids that have joined at least once (first-join detection). */
+  joined: string[];
+  requestId: string;
+  createdAt: Date;
+  endedAt: Date | null;
+}
+
+/** Everyone (`*`) or the listed participant ids plus the sender: who may read a message. */
+export type Audience = string[];
+
+export interface StoredMessage {
+  id: string;
+  conversationId: string;
+  /** Per-conversation, strictly increasing; delivery follows it. */
+  seq: number;
+  type: 'ChatMessage' | 'ActivityMessage';
+  from: Participant;
+  to: Participant[];
+  audience: Audience;
+  text?: string | undefined;
+  attachments?: Attachment[] | undefined;
+  activityType?: ActivityType | undefined;
+  info?: Record<string, unknown> | undefined;
+  refId: string;
+  tag: '' | 'whisper';
+  channel: Channel;
+  state: MessageState;
+  metadata: Record<string, unknown>;
+  timestamp: Date;
+  clientMessageId?: string | undefined;
+  /** `from.id:clientMessageId`, or the message id when the client sent none. Unique per conversation. */
+  dedupKey: string;
+}
+
+/** What the wire carries: the stored message without storage-only fields, times as ISO strings. */
+export interface WireMessage {
+  id: string;
+  conversationId: string;
+  seq?: number;
+  type: 'ChatMessage' | 'ActivityMessage';
+  from: Participant;
+  to: Participant[];
+  text?: string;
+  attachments?: Attachment[];
+  activityType?: ActivityType;
+  info?: Record<string, unknown>;
+  refId: string;
+  tag: '' | 'whisper';
+  channel: Channel;
+  state: MessageState;
+  metadata: Record<string, unknown>;
+  timestamp: string;
+  clientMessageId?: string;
+}
+
+export interface WireConversation {
+  id: string;
+  channel: Channel;
+  status: ConversationStatus;
+  subject: string;
+  customer: CustomerInfo;
+  participants: Participant[];
+  createdAt: string;
+  endedAt: string | null;
+}
+
+/** Roles that see whispers. */
+export const STAFF_ROLES = new Set(['agent', 'system']);
+
+export function isStaff(p: Participant): boolean {
+  return STAFF_ROLES.has(p.role ?? '');
+}
+
+export function toWireMessage(m: StoredMessage): WireMessage {
+  const wire: WireMessage = {
+    id: m.id,
+    conversationId: m.conversationId,
+    type: m.type,
+    from: m.from,
+    to: m.to,
+    refId: m.refId,
+    tag: m.tag,
+    channel: m.channel,
+    state: m.state,
+    metadata: m.metadata,
+    timestamp: m.timestamp.toISOString(),
+  };
+  if (m.seq > 0) wire.seq = m.seq;
+  if (m.type === 'ChatMessage') {
+    wire.text = m.text ?? '';
+    wire.attachments = m.attachments ?? [];
+  } else {
+    if (m.activityType) wire.activityType = m.activityType;
+    wire.info = m.info ?? {};
+  }
+  if (m.clientMessageId !== undefined) wire.clientMessageId = m.clientMessageId;
+  return wire;
+}
+
+export function toWireConversation(c: Conversation): WireConversation {
+  return {
+    id: c.id,
+    channel: c.channel,
+    status: c.status,
+    subject: c.subject,
+    customer: c.customer,
+    participants: c.participants,
+    createdAt: c.createdAt.toISOString(),
+    endedAt: c.endedAt ? c.endedAt.toISOString() : null,
+  };
+}
+
+/** Can participant `viewer` (with `staff` rights or not) read message `m`? */
+export function isVisibleTo(m: StoredMessage, viewerId: string, staff: boolean): boolean {
+  if (m.tag === 'whisper' && !staff) return false;
+  return m.audience.includes('*') || m.audience.includes(viewerId);
+}

@@ -1,0 +1,102 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { Server } from 'socket.io';
+import { TokenService } from './auth/token.service.js';
+import type { Config } from './config.js';
+import { ConversationCache } from './domain/conversation-cache.js';
+import { ConversationService } from './domain/conversation.service.js';
+import { MessageService } from './domain/message.service.js';
+import { MessageWriter } from './domain/message-writer.js';
+import { createMetrics } from './metrics.js';
+import { MongoConversationStore } from './storage/conversation.store.js';
+import type { Database } from './storage/database.js';
+import { MongoMessageStore } from './storage/message.store.js';
+import { createHttpApp } from './transport/http/app.js';
+import { OriginPolicy } from './transport/origin-policy.js';
+import { attachGateway, type HubServer } from './transport/socket/socket.gateway.js';
+import { SocketRealtime } from './transport/socket/realtime.adapter.js';
+
+export interface HubDeps {
+  db: Database;
+  log: Logger;
+}
+
+export interface Hub {
+  http: HttpServer;
+  io: HubServer;
+  tokens: TokenService;
+  /** Stops accepting, lets queued writes finish, and closes sockets. Leaves the database to its owner. */
+  close(): Promise<void>;
+}
+
+/** Builds the hub from its parts; never listens by itself. */
+export function createHub(config: Config, deps: HubDeps): Hub {
+  const { db, log } = deps;
+  const origins = new OriginPolicy(config.allowedOrigins);
+  const tokens = new TokenService({
+    secret: config.hubSecret,
+    systemToken: config.systemToken,
+    customerTokenTtlSeconds: config.customerTokenTtlSeconds,
+    agentTokenTtlSeconds: config.agentTokenTtlSeconds,
+    defaultMaxChats: config.defaultMaxChats,
+  });
+
+  const conversationStore = new MongoConversationStore(db, config.dbTimeoutMs);
+  const messageStore = new MongoMessageStore(db, config.dbTimeoutMs);
+  const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }));
+  const cache = new ConversationCache(conversationStore);
+
+  const http = createServer();
+  const io: HubServer = new Server(http, {
+    path: '/socket.io',
+    maxHttpBufferSize: config.socketMaxPayloadBytes,
+    allowRequest: (req, callback) => callback(null, origins.allows(req.headers.origin)),
+    cors: { origin: (origin, cb) => cb(null, origins.allows(origin) ? (origin ?? false) : false), credentials: false },
+    serveClient: false,
+  });
+  const realtime = new SocketRealtime(io);
+  const conversations = new ConversationService(
+    conversationStore,
+    messageStore,
+    cache,
+    writer,
+    realtime,
+    tokens,
+    { greeting: config.greeting, historyLimit: config.historyLimit },
+    log.child({ module: 'conversations' }),
+  );
+  const messages = new MessageService(cache, writer, realtime);
+  const registry = createMetrics({ writer, connectedSockets: () => io.engine.clientsCount });
+
+  const app = createHttpApp({
+    conversations,
+    tokens,
+    db,
+    registry,
+    log: log.child({ module: 'http' }),
+    origins,
+    jsonBodyLimit: config.jsonBodyLimit,
+    initPerMinutePerIp: config.rateLimits.initPerMinutePerIp,
+  });
+  http.on('request', app);
+  attachGateway(io, {
+    conversations,
+    messages,
+    tokens,
+    log: log.child({ module: 'socket' }),
+    eventsPerSecond: config.rateLimits.socketEventsPerSecond,
+  });
+
+  return {
+    http,
+    io,
+    tokens,
+    async close() {
+      await writer.drain();
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+      });
+      http.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { loadConfig } from './config.js';
+import { startLocalDocstore, type LocalDocstore } from './devstore/local-docstore.js';
+import { createHub } from './hub.js';
+import { createLogger } from './logger.js';
+import { Database } from './storage/database.js';
+
+/** The only place that wires concrete parts: config, database, hub, listen, signals. */
+async function main(): Promise<void> {
+  const { config, devSecretsFile } = loadConfig();
+  const log = createLogger(config.logLevel);
+  if (devSecretsFile) {
+    log.warn({ file: devSecretsFile }, 'HUB_SECRET/SYSTEM_TOKEN not set: using development secrets kept in this file (set both in production)');
+  }
+
+  let docstore: LocalDocstore | undefined;
+  let uri = config.mongodbUri;
+  if (!uri) {
+    docstore = await startLocalDocstore({ dataDir: config.dataDir, progress: (line) => log.info(line) });
+    uri = docstore.uri;
+    log.info(
+      { kind: docstore.kind, uri, dataDir: docstore.dataDir },
+      `no MONGODB_URI: started a local document store (${docstore.kind === 'mongod' ? 'mongod' : 'FerretDB with SQLite'}); data lives in ${docstore.dataDir}`,
+    );
+  }
+
+  const db = new Database(
+    { uri, opTimeoutMs: config.dbTimeoutMs, serverSelectionTimeoutMs: config.dbServerSelectionTimeoutMs },
+    log.child({ module: 'database' }),
+  );
+  const connected = db.connect();
+  const hub = createHub(config, { db, log });
+  await new Promise<void>((resolve) => hub.http.listen(config.port, config.host, resolve));
+  const address = hub.http.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info({ port, host: config.host }, `hub listening on http://localhost:${port}`);
+  void connected;
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await hub.close();
+    await db.close();
+    await docstore?.stop();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(`chat-hub failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,50 @@
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { TokenService } from '../../auth/token.service.js';
+import type { ConversationService } from '../../domain/conversation.service.js';
+import type { DatabaseProbe } from '../../domain/ports.js';
+import { agentsRouter } from './agents.router.js';
+import { customerRouter } from './customer.router.js';
+import { errorHandler, notFound } from './errors.middleware.js';
+import { opsRouter } from './ops.router.js';
+import type { OriginPolicy } from '../origin-policy.js';
+
+export interface HttpDeps {
+  conversations: ConversationService;
+  tokens: TokenService;
+  db: DatabaseProbe;
+  registry: Registry;
+  log: Logger;
+  origins: OriginPolicy;
+  jsonBodyLimit: string;
+  initPerMinutePerIp: number;
+}
+
+/** Builds the Express app; thin routers that parse, delegate and map errors. */
+export function createHttpApp(deps: HttpDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use((req, res, next) => {
+    const origin = req.get('origin');
+    if (origin && deps.origins.allows(origin)) {
+      res.set('Access-Control-Allow-Origin', origin);
+      res.set('Vary', 'Origin');
+      res.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      res.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+    }
+    if (req.method === 'OPTIONS') {
+      res.status(origin && deps.origins.allows(origin) ? 204 : 403).end();
+      return;
+    }
+    next();
+  });
+  app.use(express.json({ limit: deps.jsonBodyLimit, strict: true }));
+  app.use(opsRouter(deps.db, deps.registry));
+  app.use('/api/customer', customerRouter(deps.conversations, deps.initPerMinutePerIp));
+  app.use('/api/agents', agentsRouter(deps.tokens));
+  app.use(notFound);
+  app.use(errorHandler(deps.log));
+  return app;
+}

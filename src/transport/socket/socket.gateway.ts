@@ -1,0 +1,132 @@
+import type { Logger } from 'pino';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Server, Socket } from 'socket.io';
+import type { Principal, TokenService } from '../../auth/token.service.js';
+import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents } from '../../contracts/events.js';
+import { endConversationSchema, joinConversationSchema, parseOrThrow, sendMessageSchema } from '../../contracts/schemas.js';
+import type { ConversationService, Membership } from '../../domain/conversation.service.js';
+import type { MessageService } from '../../domain/message.service.js';
+import { toWireConversation, toWireMessage } from '../../domain/types.js';
+import { rooms } from './rooms.js';
+
+export interface SocketData {
+  principal: Principal | undefined;
+  memberships: Map<string, Membership>;
+}
+
+export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+export interface GatewayDeps {
+  conversations: ConversationService;
+  messages: MessageService;
+  tokens: TokenService;
+  log: Logger;
+  eventsPerSecond: number;
+}
+
+type Handler = (socket: HubSocket, payload: unknown) => Promise<object>;
+
+/** Resolves the credential of an event: the payload's token wins over the handshake's. */
+function principalFor(socket: HubSocket, payload: unknown, tokens: TokenService): Principal | undefined {
+  const token = (payload as { token?: unknown } | null)?.token;
+  if (typeof token === 'string' && token.length > 0) return tokens.authenticate(token);
+  return socket.data.principal;
+}
+
+/** Wires the Customer Channel API's socket events to the domain services. */
+export function attachGateway(io: HubServer, deps: GatewayDeps): void {
+  const { tokens, log } = deps;
+  const limiter = new RateLimiterMemory({ points: deps.eventsPerSecond, duration: 1 });
+
+  io.use((socket, next) => {
+    socket.data.memberships = new Map();
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    if (token === undefined || token === null || token === '') {
+      socket.data.principal = undefined;
+      return next();
+    }
+    try {
+      if (typeof token !== 'string') throw new HubError('UNAUTHORIZED', 'auth.token must be a string');
+      socket.data.principal = tokens.authenticate(token);
+      next();
+    } catch (err) {
+      const hubErr = toHubError(err);
+      const refusal = new Error(hubErr.message) as Error & { data?: unknown };
+      refusal.data = { code: hubErr.code, message: hubErr.message };
+      next(refusal);
+    }
+  });
+
+  const handlers: Record<keyof ClientToServerEvents, Handler> = {
+    joinConversation: async (socket, payload) => {
+      const input = parseOrThrow(joinConversationSchema, payload, 'joinConversation payload');
+      const principal = principalFor(socket, payload, tokens);
+      const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
+      const { membership, conversation } = result;
+      const { participant } = membership;
+      const joinRooms = [rooms.conversation(conversation.id), rooms.participant(conversation.id, participant.id)];
+      if (!membership.staff) joinRooms.push(rooms.nonStaff(conversation.id));
+      await socket.join(joinRooms);
+      socket.data.memberships.set(conversation.id, membership);
+      // conversationInfo follows the ack on the same socket, so the joiner sees it first.
+      setImmediate(() => {
+        socket.emit('conversationInfo', {
+          conversation: toWireConversation(conversation),
+          messages: result.messages.map(toWireMessage),
+          participants: conversation.participants,
+          role: participant.role ?? 'customer',
+        });
+        deps.conversations.announceJoin(result, socket.id).catch((err: unknown) => {
+          log.warn({ err: toHubError(err).message, conversationId: conversation.id }, 'could not announce a join');
+        });
+      });
+      return { role: participant.role };
+    },
+    sendMessage: async (socket, payload) => {
+      const input = parseOrThrow(sendMessageSchema, payload, 'sendMessage payload');
+      const membership = input.conversationId ? socket.data.memberships.get(input.conversationId) : undefined;
+      const message = await deps.messages.send(membership, input, socket.id);
+      return { message };
+    },
+    endConversation: async (socket, payload) => {
+      const input = parseOrThrow(endConversationSchema, payload, 'endConversation payload');
+      const principal = principalFor(socket, payload, tokens);
+      const ended = await deps.conversations.end(principal, socket.data.memberships.get(input.conversationId), input.conversationId);
+      return { conversationId: ended.id, endedAt: ended.endedAt?.toISOString() ?? new Date().toISOString() };
+    },
+  };
+
+  io.on('connection', (socket) => {
+    for (const [event, handler] of Object.entries(handlers) as Array<[keyof ClientToServerEvents, Handler]>) {
+      socket.on(event, async (payload: unknown, ack?: unknown) => {
+        // A client that passes only a callback sends no payload.
+        if (typeof payload === 'function' && ack === undefined) {
+          ack = payload;
+          payload = undefined;
+        }
+        const reply = typeof ack === 'function' ? (ack as (r: object) => void) : undefined;
+        try {
+          try {
+            await limiter.consume(socket.id);
+          } catch {
+            throw new HubError('RATE_LIMITED', `too many events; at most ${deps.eventsPerSecond} per second per connection`);
+          }
+          const result = await handler(socket, payload);
+          reply?.({ ok: true, ...result });
+        } catch (err) {
+          const hubErr = toHubError(err);
+          if (hubErr.code === 'INTERNAL') log.error({ err, event, socketId: socket.id }, 'socket event failed');
+          else log.debug({ event, code: hubErr.code, socketId: socket.id }, 'socket event refused');
+          const body = errorAck(hubErr);
+          if (reply) reply(body);
+          else socket.emit('error', body);
+        }
+      });
+    }
+    socket.on('disconnect', () => {
+      void limiter.delete(socket.id);
+    });
+  });
+}

@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+
+# ---- build: compile TypeScript to dist/ ----------------------------------------
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+# Only src/ is copied, so dist/ holds the server alone (no tests, no bench).
+RUN npm run build
+
+# ---- runtime: production dependencies, compiled code, config defaults ----------
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production PORT=8080
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# config/default.json is read at start; environment variables override it.
+COPY config ./config
+
+# Production must set MONGODB_URI: without it main.ts tries to start the local
+# development store (FerretDB built with Go from tools/docstore), which this image
+# does not contain, so the hub exits at start with an explanation.
+# NODE_ENV=production also makes HUB_SECRET and SYSTEM_TOKEN mandatory.
+#   docker run -p 8080:8080 -e MONGODB_URI=mongodb://db:27017/chathub \
+#     -e HUB_SECRET=... -e SYSTEM_TOKEN=... chat-hub
+USER node
+EXPOSE 8080
+
+# The slim image has no curl: ask node itself. Follows PORT if it is overridden.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+  CMD node -e "require('http').get('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"
+
+CMD ["node", "dist/src/main.js"]

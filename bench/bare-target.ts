@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import type { BenchSocket } from './bench-events.js';
+import type { BenchTarget, IdleTask } from './bench-target.js';
+import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, progress } from './client-util.js';
+import type { ArrivalRouter, Endpoint } from './load-runner.js';
+
+const CONNECT_TIMEOUT_MS = 20_000;
+
+interface MemReport {
+  heapUsed?: number;
+  sockets?: number;
+}
+
+/** The bare Socket.IO relay as a bench target: rooms named like conversations, no auth. */
+export class BareTarget implements BenchTarget {
+  readonly name = 'bare';
+
+  constructor(
+    readonly pid: number,
+    private readonly baseUrl: string,
+  ) {}
+
+  private async joined(room: string): Promise<BenchSocket> {
+    const socket = await connectSocket(this.baseUrl, {}, CONNECT_TIMEOUT_MS);
+    try {
+      await joinWithAck(socket, (timed, ack) => timed.emit('join', { room }, ack));
+      return socket;
+    } catch (err) {
+      socket.disconnect();
+      throw err;
+    }
+  }
+
+  async createPairs(count: number, router: ArrivalRouter): Promise<Endpoint[]> {
+    const endpoints: Endpoint[] = [];
+    const results = await mapLimit(
+      Array.from({ length: count }, (_, i) => i),
+      20,
+      async (i) => {
+        const room = randomUUID();
+        const customer = await this.joined(room);
+        let agent: BenchSocket;
+        try {
+          agent = await this.joined(room);
+        } catch (err) {
+          customer.disconnect();
+          throw err;
+        }
+        router.attach(customer);
+        router.attach(agent);
+        // Same participant shapes as the hub pairs, so payload sizes match.
+        endpoints.push(
+          { socket: customer, conversationId: room, from: { id: randomUUID(), name: `Bench${i} load` }, inFlight: 0 },
+          { socket: agent, conversationId: room, from: { id: `bench-agent-${i}`, name: `Agent ${i}` }, inFlight: 0 },
+        );
+      },
+    );
+    const failures = failureSummary(results);
+    if (failures) progress(`bare: some pairs failed to set up: ${failures}`);
+    return endpoints;
+  }
+
+  async prepareIdle(count: number): Promise<IdleTask[]> {
+    const tasks: IdleTask[] = [];
+    for (let i = 0; i + 1 < count; i += 2) {
+      const room = randomUUID();
+      tasks.push(() => this.joined(room), () => this.joined(room));
+    }
+    return tasks;
+  }
+
+  private async mem(): Promise<MemReport | undefined> {
+    try {
+      const { status, text } = await getText(`${this.baseUrl}/mem`);
+      return status === 200 ? (JSON.parse(text) as MemReport) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async heapUsed(): Promise<number | undefined> {
+    return (await this.mem())?.heapUsed;
+  }
+
+  async connectedSockets(): Promise<number | undefined> {
+    return (await this.mem())?.sockets;
+  }
+}

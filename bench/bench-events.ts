@@ -1,0 +1,55 @@
+import type { Socket } from 'socket.io-client';
+
+/**
+ * The slice of the wire protocol the bench speaks, shared by the client side and the
+ * bare relay, so both targets receive byte-for-byte the same sendMessage payloads.
+ */
+
+export interface BenchParticipant {
+  id: string;
+  name: string;
+}
+
+/** What a sender embeds so the receiver can time the hop: send time (performance.now) and phase id. */
+export interface BenchMetadata {
+  t: number;
+  p: number;
+}
+
+export interface OutgoingChatMessage {
+  conversationId: string;
+  type: 'ChatMessage';
+  from: BenchParticipant;
+  text: string;
+  metadata: BenchMetadata;
+}
+
+/** An arrival as the bench reads it; the hub also delivers activities, which lack `t`. */
+export interface ArrivedMessage {
+  type?: string;
+  metadata?: { t?: unknown; p?: unknown };
+}
+
+export interface AckResponse {
+  ok: boolean;
+  error?: { code?: string; message?: string };
+}
+
+export interface JoinConversationPayload {
+  conversationId: string;
+  id: string;
+  name: string;
+}
+
+export interface BenchServerToClient {
+  messageArrived: (message: ArrivedMessage) => void;
+}
+
+export interface BenchClientToServer {
+  joinConversation: (payload: JoinConversationPayload, ack: (response: AckResponse) => void) => void;
+  /** Bare relay only. */
+  join: (payload: { room: string }, ack: (response: AckResponse) => void) => void;
+  sendMessage: (payload: OutgoingChatMessage, ack: (response: AckResponse) => void) => void;
+}
+
+export type BenchSocket = Socket<BenchServerToClient, BenchClientToServer>;

@@ -1,0 +1,150 @@
+import type { BenchSocket } from './bench-events.js';
+import type { BenchTarget, IdleTask } from './bench-target.js';
+import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, postJson, progress } from './client-util.js';
+import type { ArrivalRouter, Endpoint } from './load-runner.js';
+
+interface InitResponse {
+  conversationId: string;
+  participant: { id: string; name: string };
+  token: string;
+}
+
+interface Conversation {
+  conversationId: string;
+  customerId: string;
+  customerName: string;
+  customerToken: string;
+}
+
+const CONNECT_TIMEOUT_MS = 20_000;
+
+/** Reads one unlabelled sample from Prometheus text, e.g. `nodejs_heap_size_used_bytes 1234`. */
+export function metricValue(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
+  return match?.[1] ? Number(match[1]) : undefined;
+}
+
+/** The hub as a bench target: init over HTTP, tokens from /api/agents/token, joinConversation over Socket.IO. */
+export class HubTarget implements BenchTarget {
+  readonly name = 'hub';
+  private initCount = 0;
+
+  constructor(
+    readonly pid: number,
+    private readonly baseUrl: string,
+    private readonly systemToken: string,
+  ) {}
+
+  private async init(tag: string): Promise<Conversation> {
+    this.initCount += 1;
+    const n = this.initCount;
+    const res = await postJson<InitResponse>(`${this.baseUrl}/api/customer/init`, {
+      firstName: `Bench${n}`,
+      lastName: tag,
+      email: `bench-${tag}-${n}@example.com`,
+      channel: 'web',
+    });
+    return { conversationId: res.conversationId, customerId: res.participant.id, customerName: res.participant.name, customerToken: res.token };
+  }
+
+  private async agentToken(id: string, name: string): Promise<string> {
+    const res = await postJson<{ token: string }>(`${this.baseUrl}/api/agents/token`, { id, name, skills: [] }, this.systemToken);
+    return res.token;
+  }
+
+  private async joined(token: string, conversationId: string, id: string, name: string): Promise<BenchSocket> {
+    const socket = await connectSocket(this.baseUrl, { token }, CONNECT_TIMEOUT_MS);
+    try {
+      await joinWithAck(socket, (timed, ack) => timed.emit('joinConversation', { conversationId, id, name }, ack));
+      return socket;
+    } catch (err) {
+      socket.disconnect();
+      throw err;
+    }
+  }
+
+  async createPairs(count: number, router: ArrivalRouter): Promise<Endpoint[]> {
+    const endpoints: Endpoint[] = [];
+    const results = await mapLimit(
+      Array.from({ length: count }, (_, i) => i),
+      20,
+      async (i) => {
+        const conv = await this.init('load');
+        const agentId = `bench-agent-${i}`;
+        const agentName = `Agent ${i}`;
+        const token = await this.agentToken(agentId, agentName);
+        const customer = await this.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName);
+        let agent: BenchSocket;
+        try {
+          agent = await this.joined(token, conv.conversationId, agentId, agentName);
+        } catch (err) {
+          customer.disconnect();
+          throw err;
+        }
+        router.attach(customer);
+        router.attach(agent);
+        endpoints.push(
+          { socket: customer, conversationId: conv.conversationId, from: { id: conv.customerId, name: conv.customerName }, inFlight: 0 },
+          { socket: agent, conversationId: conv.conversationId, from: { id: agentId, name: agentName }, inFlight: 0 },
+        );
+      },
+    );
+    const failures = failureSummary(results);
+    if (failures) progress(`hub: some pairs failed to set up: ${failures}`);
+    return endpoints;
+  }
+
+  async prepareIdle(count: number): Promise<IdleTask[]> {
+    const conversations = Math.floor(count / 2);
+    progress(`hub idle: creating ${conversations} conversations via POST /api/customer/init (concurrency 50)…`);
+    const step = Math.max(1, Math.floor(conversations / 5));
+    const results = await mapLimit(
+      Array.from({ length: conversations }, (_, i) => i),
+      50,
+      () => this.init('idle'),
+      (done) => {
+        if (done % step === 0 && done < conversations) progress(`hub idle: ${done}/${conversations} conversations created`);
+      },
+    );
+    const failures = failureSummary(results);
+    if (failures) progress(`hub idle: some inits failed: ${failures}`);
+    const agentId = 'bench-idle-agent';
+    const agentName = 'Idle Agent';
+    const agentToken = await this.agentToken(agentId, agentName);
+    const tasks: IdleTask[] = [];
+    for (const r of results) {
+      if (r.status !== 'fulfilled') continue;
+      const conv = r.value;
+      tasks.push(() => this.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName));
+      tasks.push(() => this.joined(agentToken, conv.conversationId, agentId, agentName));
+    }
+    return tasks;
+  }
+
+  private async metrics(): Promise<string | undefined> {
+    try {
+      const { status, text } = await getText(`${this.baseUrl}/metrics`, 10_000);
+      return status === 200 ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async heapUsed(): Promise<number | undefined> {
+    const text = await this.metrics();
+    return text ? metricValue(text, 'nodejs_heap_size_used_bytes') : undefined;
+  }
+
+  async connectedSockets(): Promise<number | undefined> {
+    const text = await this.metrics();
+    return text ? metricValue(text, 'hub_connected_sockets') : undefined;
+  }
+
+  readonly counters = async (): Promise<Record<string, number>> => {
+    const text = (await this.metrics()) ?? '';
+    return {
+      stored: metricValue(text, 'hub_messages_stored_total') ?? 0,
+      batches: metricValue(text, 'hub_message_batches_total') ?? 0,
+    };
+  };
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+/** Memory of a process as the kernel counts it. */
+export interface ProcMemory {
+  rssBytes: number;
+  /** Peak RSS ("high water mark") since the process started. */
+  hwmBytes: number;
+}
+
+/** Reads VmRSS and VmHWM from /proc/<pid>/status; undefined once the process is gone. */
+export function readProcMemory(pid: number): ProcMemory | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (field: string): number => {
+    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+    return match?.[1] ? Number(match[1]) * 1024 : 0;
+  };
+  return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+}
+
+const CLOCK_TICKS = 100;
+
+/** User+system CPU seconds a process has used so far (from /proc/<pid>/stat). */
+export function readCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Measures CPU use of a process over an interval, in percent of one core. */
+export class CpuMeter {
+  private readonly cpu0: number | undefined;
+  private readonly t0 = Date.now();
+
+  constructor(private readonly pid: number) {
+    this.cpu0 = readCpuSeconds(pid);
+  }
+
+  percent(): number | undefined {
+    const cpu1 = readCpuSeconds(this.pid);
+    const seconds = (Date.now() - this.t0) / 1000;
+    if (cpu1 === undefined || this.cpu0 === undefined || seconds <= 0) return undefined;
+    return ((cpu1 - this.cpu0) / seconds) * 100;
+  }
+}
+
+/** The soft and hard open-file limits this process runs under (inherited by its children). */
+export function fileLimits(): { soft: number; hard: number } {
+  const read = (flag: string): number => {
+    try {
+      const out = execFileSync('sh', ['-c', `ulimit ${flag}`], { encoding: 'utf8' }).trim();
+      return out === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(out);
+    } catch {
+      return 1024;
+    }
+  };
+  return { soft: read('-n'), hard: read('-Hn') };
+}
+
+/** How many ephemeral source ports the kernel hands out for outgoing connections. */
+export function ephemeralPorts(): number {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return lo !== undefined && hi !== undefined && hi >= lo ? hi - lo + 1 : 28_000;
+  } catch {
+    return 28_000;
+  }
+}

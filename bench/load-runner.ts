@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ArrivedMessage, BenchParticipant, BenchSocket, OutgoingChatMessage } from './bench-events.js';
 import { progress, sleep } from './client-util.js';
-import { CpuMeter } from './proc-probe.js';
+import { CpuMeter, SelfCpuMeter } from './proc-probe.js';
 import { fmt, summarize, type LatencySummary } from './stats.js';
 
 /** One side of a customer/agent pair: a joined socket and who it speaks as. */
@@ -39,12 +39,27 @@ export interface PhaseResult {
   achievedPerSec: number;
   latency: LatencySummary;
   serverCpuPercent: number | undefined;
+  storeCpuPercent: number | undefined;
+  clientCpuPercent: number;
   /** Server-side extras, e.g. the hub's average insert batch size. */
   notes: string;
 }
 
 /** Optional server counters read before and after a phase (the hub's /metrics). */
 export type CounterProbe = () => Promise<Record<string, number>>;
+
+/** Where a phase runs and what it watches. */
+export interface PhaseContext {
+  target: string;
+  endpoints: readonly Endpoint[];
+  router: ArrivalRouter;
+  serverPid: number;
+  /** The document store's process, when known (its CPU is reported per phase). */
+  storePid: number | undefined;
+  probe?: CounterProbe | undefined;
+  /** Waits until the server has finished the work a phase left behind; returns a note for the log. */
+  settle?: (() => Promise<string>) | undefined;
+}
 
 const ACK_TIMEOUT_MS = 10_000;
 const DRAIN_LIMIT_MS = 12_000;
@@ -91,14 +106,8 @@ export class ArrivalRouter {
 let phaseCounter = 0;
 
 /** Runs one phase over `endpoints` and returns its figures. */
-export async function runPhase(
-  target: string,
-  endpoints: readonly Endpoint[],
-  router: ArrivalRouter,
-  spec: PhaseSpec,
-  serverPid: number,
-  probe?: CounterProbe,
-): Promise<PhaseResult> {
+export async function runPhase(ctx: PhaseContext, spec: PhaseSpec): Promise<PhaseResult> {
+  const { target, endpoints, router, probe } = ctx;
   phaseCounter += 1;
   const start = performance.now();
   const end = start + spec.durationMs;
@@ -107,7 +116,9 @@ export async function runPhase(
   const counts = { sent: 0, ackOk: 0, ackFailed: 0, ackTimedOut: 0, skipped: 0 };
   const failureCodes: Record<string, number> = {};
   const before = probe ? await probe().catch(() => undefined) : undefined;
-  const cpu = new CpuMeter(serverPid);
+  const cpu = new CpuMeter(ctx.serverPid);
+  const storeCpu = new CpuMeter(ctx.storePid);
+  const clientCpu = new SelfCpuMeter();
   let sending = true;
 
   const send = (ep: Endpoint, after?: (ok: boolean) => void): void => {
@@ -176,6 +187,8 @@ export async function runPhase(
   }
   sending = false;
   const serverCpuPercent = cpu.percent();
+  const storeCpuPercent = storeCpu.percent();
+  const clientCpuPercent = clientCpu.percent();
 
   const drainDeadline = performance.now() + DRAIN_LIMIT_MS;
   while (performance.now() < drainDeadline) {
@@ -202,29 +215,33 @@ export async function runPhase(
     achievedPerSec: recorder.arrivedInWindow / windowSeconds,
     latency: summarize(recorder.latencies),
     serverCpuPercent,
+    storeCpuPercent,
+    clientCpuPercent,
     notes,
   };
   progress(
     `${target} ${spec.key}) ${spec.label}: ${fmt(result.achievedPerSec)} msg/s arrived, p50 ${fmt(result.latency.p50, 2)} ms, ` +
       `p99 ${fmt(result.latency.p99, 2)} ms, sent ${fmt(result.sent)}, failed ${result.ackFailed + result.ackTimedOut}, ` +
-      `missing ${result.missing}, server CPU ${fmt(serverCpuPercent)}%${notes ? `, ${notes}` : ''}`,
+      `missing ${result.missing}, CPU server/store/client ${fmt(serverCpuPercent)}/${fmt(storeCpuPercent)}/${fmt(clientCpuPercent)}%` +
+      `${notes ? `, ${notes}` : ''}`,
   );
   return result;
 }
 
-/** Runs the phases one after the other with a short pause between them. */
-export async function runPhases(
-  target: string,
-  endpoints: readonly Endpoint[],
-  router: ArrivalRouter,
-  specs: readonly PhaseSpec[],
-  serverPid: number,
-  probe?: CounterProbe,
-): Promise<PhaseResult[]> {
+/** Runs the phases one after the other; after each, the server may settle so phases do not bleed into each other. */
+export async function runPhases(ctx: PhaseContext, specs: readonly PhaseSpec[]): Promise<PhaseResult[]> {
   const results: PhaseResult[] = [];
   for (const spec of specs) {
-    progress(`${target} ${spec.key}) ${spec.label} for ${spec.durationMs / 1000} s over ${endpoints.length} sockets…`);
-    results.push(await runPhase(target, endpoints, router, spec, serverPid, probe));
+    progress(`${ctx.target} ${spec.key}) ${spec.label} for ${spec.durationMs / 1000} s over ${ctx.endpoints.length} sockets…`);
+    const result = await runPhase(ctx, spec);
+    results.push(result);
+    if (ctx.settle) {
+      const note = await ctx.settle();
+      if (note) {
+        progress(`${ctx.target} ${spec.key}) ${note}`);
+        result.notes = result.notes ? `${result.notes}; ${note}` : note;
+      }
+    }
     await sleep(500);
   }
   return results;

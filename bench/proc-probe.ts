@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 /** Memory of a process as the kernel counts it. */
@@ -42,12 +42,12 @@ export class CpuMeter {
   private readonly cpu0: number | undefined;
   private readonly t0 = Date.now();
 
-  constructor(private readonly pid: number) {
-    this.cpu0 = readCpuSeconds(pid);
+  constructor(private readonly pid: number | undefined) {
+    this.cpu0 = pid === undefined ? undefined : readCpuSeconds(pid);
   }
 
   percent(): number | undefined {
-    const cpu1 = readCpuSeconds(this.pid);
+    const cpu1 = this.pid === undefined ? undefined : readCpuSeconds(this.pid);
     const seconds = (Date.now() - this.t0) / 1000;
     if (cpu1 === undefined || this.cpu0 === undefined || seconds <= 0) return undefined;
     return ((cpu1 - this.cpu0) / seconds) * 100;
@@ -74,5 +74,37 @@ export function ephemeralPorts(): number {
     return lo !== undefined && hi !== undefined && hi >= lo ? hi - lo + 1 : 28_000;
   } catch {
     return 28_000;
+  }
+}
+
+/** The pid of a process whose command line contains `needle` (e.g. a unique data directory), if any. */
+export function findPidByCommandLine(needle: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(needle)) return Number(entry);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return undefined;
+}
+
+/** CPU use of this (the load generator's) process over an interval, in percent of one core. */
+export class SelfCpuMeter {
+  private readonly cpu0 = process.cpuUsage();
+  private readonly t0 = Date.now();
+
+  percent(): number {
+    const used = process.cpuUsage(this.cpu0);
+    const seconds = (Date.now() - this.t0) / 1000;
+    return seconds > 0 ? ((used.user + used.system) / 1e6 / seconds) * 100 : 0;
   }
 }

@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Paths whose values never reach a log line. */
 const REDACT = [
@@ -23,7 +23,8 @@ const REDACT = [
   '*.password',
 ];
 
-/** The root logger: JSON lines on stdout, secrets redacted. */
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'chat-hub' } });
+/** The root logger: JSON lines on stdout (or `destination`), secrets redacted. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'chat-hub' } };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -18,8 +18,8 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-/** Boots the real hub on an ephemeral port against `mongodbUri`, as main.ts does. */
-export async function startHub(mongodbUri: string, env: Record<string, string> = {}): Promise<RunningHub> {
+/** Boots the real hub; `logSink`, when given, receives every log line (at LOG_LEVEL from `env`). */
+export async function startHub(mongodbUri: string, env: Record<string, string> = {}, logSink?: (line: string) => void): Promise<RunningHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hub-data-'));
   const { config } = loadConfig({
     MONGODB_URI: mongodbUri,
@@ -31,7 +31,7 @@ export async function startHub(mongodbUri: string, env: Record<string, string> =
     HOST: '127.0.0.1',
     ...env,
   });
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, logSink ? { write: (line: string) => logSink(line) } : undefined);
   const db = new Database(
     { uri: mongodbUri, opTimeoutMs: config.dbTimeoutMs, serverSelectionTimeoutMs: config.dbServerSelectionTimeoutMs },
     log,

@@ -27,6 +27,15 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // Path only: query strings and headers may carry credentials.
+      deps.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http request');
+    });
+    next();
+  });
+  app.use((req, res, next) => {
     const origin = req.get('origin');
     if (origin && deps.origins.allows(origin)) {
       res.set('Access-Control-Allow-Origin', origin);

@@ -28,6 +28,7 @@ export function parseConnectorKeys(value: string | undefined): Record<string, st
 const configSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
   host: z.string().min(1),
+  trustProxy: z.string().min(1),
   mongodbUri: z.string().regex(/^mongodb(\+srv)?:\/\//, 'MONGODB_URI must start with mongodb:// or mongodb+srv://').optional(),
   hubSecret: z.string().min(32, 'HUB_SECRET must be at least 32 characters'),
   systemToken: z.string().min(24, 'SYSTEM_TOKEN must be at least 24 characters'),
@@ -97,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     ...defaults,
     port: env['PORT'] ?? defaults['port'],
     host: env['HOST'] ?? defaults['host'],
+    trustProxy: env['TRUST_PROXY'] ?? defaults['trustProxy'],
     mongodbUri: env['MONGODB_URI'] || undefined,
     hubSecret,
     systemToken,

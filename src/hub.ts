@@ -46,10 +46,18 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }));
   const cache = new ConversationCache(conversationStore);
 
-  const http = createServer();
+  // Socket.IO wraps the server's existing request listener and keeps /socket.io for itself,
+  // so the listener must exist before Socket.IO attaches; the Express app is built later.
+  let app: ReturnType<typeof createHttpApp> | undefined;
+  const http = createServer((req, res) => {
+    if (app) app(req, res);
+    else res.writeHead(503).end();
+  });
   const io: HubServer = new Server(http, {
     path: '/socket.io',
-    maxHttpBufferSize: config.socketMaxPayloadBytes,
+    // The transport's hard cap; events above socketMaxPayloadBytes but under this get a
+    // PAYLOAD_TOO_LARGE ack instead of a silent disconnect.
+    maxHttpBufferSize: Math.max(4 * config.socketMaxPayloadBytes, 1_048_576),
     allowRequest: (req, callback) => callback(null, origins.allows(req.headers.origin)),
     cors: { origin: (origin, cb) => cb(null, origins.allows(origin) ? (origin ?? false) : false), credentials: false },
     serveClient: false,
@@ -68,7 +76,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const messages = new MessageService(cache, writer, realtime);
   const registry = createMetrics({ writer, connectedSockets: () => io.engine.clientsCount });
 
-  const app = createHttpApp({
+  app = createHttpApp({
     conversations,
     tokens,
     db,
@@ -77,14 +85,15 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     origins,
     jsonBodyLimit: config.jsonBodyLimit,
     initPerMinutePerIp: config.rateLimits.initPerMinutePerIp,
+    trustProxy: config.trustProxy,
   });
-  http.on('request', app);
   attachGateway(io, {
     conversations,
     messages,
     tokens,
     log: log.child({ module: 'socket' }),
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,
+    maxEventBytes: config.socketMaxPayloadBytes,
   });
 
   return {

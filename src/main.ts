@@ -8,6 +8,8 @@ import { Database } from './storage/database.js';
 async function main(): Promise<void> {
   const { config, devSecretsFile } = loadConfig();
   const log = createLogger(config.logLevel);
+  // A stray rejection is a bug to log, not a reason to drop every connected client.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
   if (devSecretsFile) {
     log.warn({ file: devSecretsFile }, 'HUB_SECRET/SYSTEM_TOKEN not set: using development secrets kept in this file (set both in production)');
   }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
+import { io } from 'socket.io-client';
 import {
   agentToken,
   closeAllSockets,
@@ -336,13 +337,64 @@ describe('Customer Channel API over Socket.IO', function () {
       expect(got.error.code).to.equal('BAD_REQUEST');
     });
 
-    it('disconnects a socket that sends a payload over the size limit, and the hub keeps serving', async () => {
+    it('answers an oversized event with PAYLOAD_TOO_LARGE, and drops only a connection past the hard cap', async () => {
       const customer = await joinedCustomer(hub.url);
+      const from = { id: customer.init.participant.id, name: 'J' };
+      const cid = customer.init.conversationId;
+      const big = await emitAck(customer.socket, 'sendMessage', chat(cid, from, 'x', { metadata: { blob: 'y'.repeat(9_000) }, attachments: [{ type: 'image/png', name: 'a.png', contentUrl: `data:image/png;base64,${'A'.repeat(400_000)}` }] }));
+      expectError(big, 'PAYLOAD_TOO_LARGE');
+      expect(customer.socket.connected).to.equal(true);
       const closed = new Promise<string>((resolve) => customer.socket.once('disconnect', resolve));
-      customer.socket.emit('sendMessage', chat(customer.init.conversationId, { id: customer.init.participant.id, name: 'J' }, 'x'.repeat(400_000)));
+      customer.socket.emit('sendMessage', chat(cid, from, 'x'.repeat(5_000_000)));
       expect(await closed).to.be.a('string');
       const next = await joinedCustomer(hub.url);
       expect(next.init.conversationId).to.be.a('string');
+    });
+
+    it('answers unknown events instead of ignoring them', async () => {
+      const customer = await joinedCustomer(hub.url);
+      expectError(await emitAck(customer.socket, 'launchRockets', { now: true }), 'BAD_REQUEST');
+      const error = nextEvent<{ ok: boolean; error: { code: string; message: string } }>(customer.socket, 'error');
+      customer.socket.emit('launchRockets');
+      expect((await error).error.message).to.include('launchRockets');
+    });
+
+    it('works over HTTP long-polling, the socket.io-client default, as well as WebSocket', async () => {
+      const init = await initCustomer(hub.url);
+      const socket = io(hub.url, { auth: { token: init.token }, reconnection: false, forceNew: true, transports: ['polling'] });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', () => resolve());
+          socket.once('connect_error', reject);
+        });
+        const info = nextEvent(socket, 'conversationInfo');
+        const ack = await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id, name: 'J' });
+        expect(ack.ok).to.equal(true);
+        await info;
+        const sent = await emitAck(socket, 'sendMessage', chat(init.conversationId, { id: init.participant.id, name: 'J' }, 'over polling'));
+        expect(sent.ok).to.equal(true);
+      } finally {
+        socket.close();
+      }
+      expect((await fetch(`${hub.url}/health`)).status, 'the hub is still up').to.equal(200);
+    });
+
+    it('stops accepting events once the token a socket joined with expires', async () => {
+      const init = await initCustomer(hub.url);
+      const shortLived = jwt.sign({ cid: init.conversationId, name: 'Jane' }, HUB_SECRET, {
+        algorithm: 'HS256',
+        audience: 'customer',
+        issuer: 'chat-hub',
+        subject: init.participant.id,
+        expiresIn: 2,
+      });
+      const socket = await connect(hub.url, { token: shortLived });
+      expect((await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id })).ok).to.equal(true);
+      const from = { id: init.participant.id, name: 'J' };
+      expect((await emitAck(socket, 'sendMessage', chat(init.conversationId, from, 'while valid'))).ok).to.equal(true);
+      await sleep(2100);
+      expectError(await emitAck(socket, 'sendMessage', chat(init.conversationId, from, 'after expiry')), 'UNAUTHORIZED');
+      expectError(await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id }), 'UNAUTHORIZED');
     });
 
     it('rate-limits a flooding socket with RATE_LIMITED', async () => {
@@ -400,6 +452,11 @@ describe('Customer Channel API over Socket.IO', function () {
       expect(doc?.['endedAt']).to.be.instanceOf(Date);
       expectError(await emitAck(agent.socket, 'sendMessage', chat(cid, { id: 'agent-end', name: 'A' }, 'too late')), 'CONVERSATION_ENDED');
       expectError(await emitAck(customer.socket, 'endConversation', { conversationId: cid }), 'CONVERSATION_ENDED');
+      // Joining an ended conversation shows it, read-only, and records nothing.
+      const late = await joinedAgent(hub.url, cid, 'agent-late');
+      expect((late.info as { conversation: { status: string } }).conversation.status).to.equal('ended');
+      const after = await hub.db.connection.collection('conversations').findOne({ _id: cid as never });
+      expect((after?.['participants'] as Array<{ id: string }>).map((p) => p.id)).to.not.include('agent-late');
     });
 
     it('lets a joined agent or the system token end it, but not a stranger', async () => {

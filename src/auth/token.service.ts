@@ -10,6 +10,8 @@ export interface CustomerPrincipal {
   participantId: string;
   conversationId: string;
   name: string;
+  /** When the token stops being valid (ms since epoch); a connection authenticated by it stops too. */
+  expiresAt?: number;
 }
 export interface AgentPrincipal {
   kind: 'agent';
@@ -17,6 +19,7 @@ export interface AgentPrincipal {
   name: string;
   skills: string[];
   maxChats: number;
+  expiresAt?: number;
 }
 export interface SystemPrincipal {
   kind: 'system';
@@ -91,6 +94,7 @@ export class TokenService {
         participantId: claims.sub,
         conversationId: claims['cid'],
         name: typeof claims['name'] === 'string' ? claims['name'] : '',
+        expiresAt: claims.exp * 1000,
       };
     }
     if (claims.aud === 'agent') {
@@ -101,6 +105,7 @@ export class TokenService {
         name: typeof claims['name'] === 'string' ? claims['name'] : claims.sub,
         skills,
         maxChats: typeof claims['maxChats'] === 'number' ? claims['maxChats'] : this.options.defaultMaxChats,
+        expiresAt: claims.exp * 1000,
       };
     }
     throw new HubError('UNAUTHORIZED', 'invalid token');
@@ -112,4 +117,11 @@ export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1];
+}
+
+/** Throws UNAUTHORIZED when a principal's token has expired since it was checked. */
+export function assertNotExpired(principal: Principal | undefined, now = Date.now()): void {
+  if (principal && principal.kind !== 'system' && principal.expiresAt !== undefined && principal.expiresAt <= now) {
+    throw new HubError('UNAUTHORIZED', 'token expired; reconnect with a fresh token');
+  }
 }

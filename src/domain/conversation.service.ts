@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Principal, TokenService } from '../auth/token.service.js';
+import { assertNotExpired, type Principal, type TokenService } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
 import { splitCustomFields, type InitRequest, type Participant } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
@@ -22,12 +22,13 @@ export interface Membership {
   conversationId: string;
   participant: Participant;
   staff: boolean;
+  /** Expiry of the token the join was made with (ms since epoch); undefined for the system token. */
+  expiresAt: number | undefined;
 }
 
 export interface JoinResult {
   membership: Membership;
   conversation: Conversation;
-  messages: StoredMessage[];
   firstJoin: boolean;
 }
 
@@ -92,6 +93,7 @@ export class ConversationService {
   /** Checks that `principal` may join as participant `id`, and records the join. */
   async join(principal: Principal | undefined, conversationId: string, id: string, name: string | undefined): Promise<JoinResult> {
     if (!principal) throw new HubError('UNAUTHORIZED', 'a token is required to join: pass it in the handshake auth or as "token"');
+    assertNotExpired(principal);
     let participant: Participant;
     if (principal.kind === 'customer') {
       if (principal.conversationId !== conversationId || principal.participantId !== id) {
@@ -111,6 +113,14 @@ export class ConversationService {
       // The customer keeps the name given at init.
       participant = existing.participants.find((p) => p.id === id) ?? participant;
     }
+    const membership: Membership = {
+      conversationId,
+      participant,
+      staff: isStaff(participant),
+      expiresAt: principal.kind === 'system' ? undefined : principal.expiresAt,
+    };
+    // An ended conversation can be read, but joining it changes nothing.
+    if (existing.status === 'ended') return { membership, conversation: existing, firstJoin: false };
     const recorded = await this.conversations.recordJoin(conversationId, participant);
     if (!recorded) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
     let conversation = recorded.conversation;
@@ -119,9 +129,13 @@ export class ConversationService {
       conversation = { ...conversation, status: 'active' };
     }
     this.cache.put(conversation);
-    const staff = isStaff(participant);
-    const messages = await this.messages.latestVisible(conversationId, id, staff, this.options.historyLimit);
-    return { membership: { conversationId, participant, staff }, conversation, messages, firstJoin: recorded.firstJoin };
+    return { membership, conversation, firstJoin: recorded.firstJoin };
+  }
+
+  /** The latest messages the member may read, oldest first (for conversationInfo). */
+  async history(membership: Membership): Promise<StoredMessage[]> {
+    const { conversationId, participant, staff } = membership;
+    return this.messages.latestVisible(conversationId, participant.id, staff, this.options.historyLimit);
   }
 
   /** After a first join: tells the others (participantJoined) and greets a customer. */

@@ -39,11 +39,14 @@ export class MessageService {
   async send(membership: Membership | undefined, payload: SendMessagePayload, socketId: string): Promise<WireMessage> {
     if (!payload.conversationId) throw new HubError('BAD_REQUEST', 'conversationId is required');
     if (!membership) throw new HubError('FORBIDDEN', 'join the conversation (joinConversation) before sending to it');
+    if (membership.expiresAt !== undefined && membership.expiresAt <= Date.now()) {
+      throw new HubError('UNAUTHORIZED', 'token expired; reconnect and join again with a fresh token');
+    }
     const sender = membership.participant;
     if (payload.from.id !== sender.id) {
       throw new HubError('FORBIDDEN', `from.id must be the participant this socket joined as (${sender.id})`);
     }
-    if (payload.tag === 'whisper' && !membership.staff) throw new HubError('FORBIDDEN', 'only agents may whisper');
+    if (payload.tag === 'whisper' && !membership.staff) throw new HubError('FORBIDDEN', 'only agents and system participants may whisper');
     if (payload.type === 'ActivityMessage') {
       const allowed = membership.staff ? STAFF_ACTIVITIES : CUSTOMER_ACTIVITIES;
       if (!allowed.has(payload.activityType)) {

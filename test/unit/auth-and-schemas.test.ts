@@ -26,10 +26,16 @@ function code(fn: () => unknown): string | undefined {
 
 describe('TokenService (unit)', () => {
   it('round-trips customer and agent tokens', () => {
+    const before = Date.now();
     const c = tokens.authenticate(tokens.issueCustomerToken({ participantId: 'p1', conversationId: 'c1', name: 'Jane' }));
-    expect(c).to.deep.equal({ kind: 'customer', participantId: 'p1', conversationId: 'c1', name: 'Jane' });
+    expect(c).to.deep.include({ kind: 'customer', participantId: 'p1', conversationId: 'c1', name: 'Jane' });
     const a = tokens.authenticate(tokens.issueAgentToken({ id: 'a1', name: 'Ann', skills: ['billing'] }));
-    expect(a).to.deep.equal({ kind: 'agent', agentId: 'a1', name: 'Ann', skills: ['billing'], maxChats: 3 });
+    expect(a).to.deep.include({ kind: 'agent', agentId: 'a1', name: 'Ann', skills: ['billing'], maxChats: 3 });
+    // Expiry is the configured 60 s, carried so a long-lived connection can enforce it.
+    for (const p of [c, a]) {
+      const expiresAt = (p as { expiresAt: number }).expiresAt;
+      expect(expiresAt).to.be.within(before + 59_000, Date.now() + 60_000);
+    }
     expect(tokens.authenticate('system-token-system-token-1234')).to.deep.equal({ kind: 'system' });
   });
 

@@ -19,13 +19,15 @@ export interface HttpDeps {
   origins: OriginPolicy;
   jsonBodyLimit: string;
   initPerMinutePerIp: number;
+  /** Express 'trust proxy' setting: which proxies may set X-Forwarded-For. */
+  trustProxy: string;
 }
 
 /** Builds the Express app; thin routers that parse, delegate and map errors. */
 export function createHttpApp(deps: HttpDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', deps.trustProxy === 'true' ? true : deps.trustProxy === 'false' ? false : deps.trustProxy);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -44,7 +46,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       res.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
     }
     if (req.method === 'OPTIONS') {
-      res.status(origin && deps.origins.allows(origin) ? 204 : 403).end();
+      res.status(deps.origins.allows(origin) ? 204 : 403).end();
       return;
     }
     next();

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Server, Socket } from 'socket.io';
-import type { Principal, TokenService } from '../../auth/token.service.js';
+import { assertNotExpired, type Principal, type TokenService } from '../../auth/token.service.js';
 import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents } from '../../contracts/events.js';
 import { endConversationSchema, joinConversationSchema, parseOrThrow, sendMessageSchema } from '../../contracts/schemas.js';
@@ -24,6 +24,8 @@ export interface GatewayDeps {
   tokens: TokenService;
   log: Logger;
   eventsPerSecond: number;
+  /** Largest event payload accepted, as JSON bytes; larger ones are answered PAYLOAD_TOO_LARGE. */
+  maxEventBytes: number;
 }
 
 type Handler = (socket: HubSocket, payload: unknown) => Promise<object>;
@@ -31,8 +33,9 @@ type Handler = (socket: HubSocket, payload: unknown) => Promise<object>;
 /** Resolves the credential of an event: the payload's token wins over the handshake's. */
 function principalFor(socket: HubSocket, payload: unknown, tokens: TokenService): Principal | undefined {
   const token = (payload as { token?: unknown } | null)?.token;
-  if (typeof token === 'string' && token.length > 0) return tokens.authenticate(token);
-  return socket.data.principal;
+  const principal = typeof token === 'string' && token.length > 0 ? tokens.authenticate(token) : socket.data.principal;
+  assertNotExpired(principal);
+  return principal;
 }
 
 /** Wires the Customer Channel API's socket events to the domain services. */
@@ -68,13 +71,16 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       const { participant } = membership;
       const joinRooms = [rooms.conversation(conversation.id), rooms.participant(conversation.id, participant.id)];
       if (!membership.staff) joinRooms.push(rooms.nonStaff(conversation.id));
+      // Join the rooms before reading the history, so no message falls between the two: one
+      // stored meanwhile may show in both, and clients de-duplicate by id.
       await socket.join(joinRooms);
       socket.data.memberships.set(conversation.id, membership);
-      // conversationInfo follows the ack on the same socket, so the joiner sees it first.
+      const history = await deps.conversations.history(membership);
+      // conversationInfo follows the ack on the same socket.
       setImmediate(() => {
         socket.emit('conversationInfo', {
           conversation: toWireConversation(conversation),
-          messages: result.messages.map(toWireMessage),
+          messages: history.map(toWireMessage),
           participants: conversation.participants,
           role: participant.role ?? 'customer',
         });
@@ -99,6 +105,14 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   };
 
   io.on('connection', (socket) => {
+    // Events the hub does not know still get an answer, never silence.
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (Object.hasOwn(handlers, event)) return;
+      const body = errorAck(new HubError('BAD_REQUEST', `unknown event "${String(event).slice(0, 50)}"`));
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') (ack as (r: object) => void)(body);
+      else socket.emit('error', body);
+    });
     for (const [event, handler] of Object.entries(handlers) as Array<[keyof ClientToServerEvents, Handler]>) {
       socket.on(event, async (payload: unknown, ack?: unknown) => {
         // A client that passes only a callback sends no payload.
@@ -112,6 +126,9 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
             await limiter.consume(socket.id);
           } catch {
             throw new HubError('RATE_LIMITED', `too many events; at most ${deps.eventsPerSecond} per second per connection`);
+          }
+          if (payload !== undefined && Buffer.byteLength(JSON.stringify(payload) ?? '') > deps.maxEventBytes) {
+            throw new HubError('PAYLOAD_TOO_LARGE', `${event} payload is larger than ${deps.maxEventBytes} bytes`);
           }
           const result = await handler(socket, payload);
           reply?.({ ok: true, ...result });

@@ -49,6 +49,7 @@ const configSchema = z.object({
   dbTimeoutMs: z.coerce.number().int().positive(),
   dbServerSelectionTimeoutMs: z.coerce.number().int().positive(),
   historyLimit: z.coerce.number().int().positive().max(1000),
+  historyCacheMessages: z.coerce.number().int().min(0),
   greeting: z.string(),
   rateLimits: z.object({
     initPerMinutePerIp: z.coerce.number().int().positive(),
@@ -110,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     webhookSecret: env['WEBHOOK_SECRET'] || undefined,
     logLevel: env['LOG_LEVEL'] ?? defaults['logLevel'],
     dataDir,
+    historyCacheMessages: env['HISTORY_CACHE_MESSAGES'] ?? defaults['historyCacheMessages'],
     allowedOrigins: env['ALLOWED_ORIGINS'] !== undefined ? csv(env['ALLOWED_ORIGINS']) : defaults['allowedOrigins'],
     rateLimits: {
       initPerMinutePerIp: env['RATE_LIMIT_INIT_PER_MINUTE'] ?? rate['initPerMinutePerIp'],

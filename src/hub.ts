@@ -4,6 +4,7 @@ import { Server } from 'socket.io';
 import { TokenService } from './auth/token.service.js';
 import type { Config } from './config.js';
 import { ConversationCache } from './domain/conversation-cache.js';
+import { HistoryCache } from './domain/history-cache.js';
 import { ConversationService } from './domain/conversation.service.js';
 import { MessageService } from './domain/message.service.js';
 import { MessageWriter } from './domain/message-writer.js';
@@ -43,8 +44,12 @@ export function createHub(config: Config, deps: HubDeps): Hub {
 
   const conversationStore = new MongoConversationStore(db, config.dbTimeoutMs);
   const messageStore = new MongoMessageStore(db, config.dbTimeoutMs);
-  const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }));
+  // A deadline well inside the 5 s clients may wait for an ack, leaving room for the insert itself.
+  const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }), { maxWaitMs: Math.min(2000, config.dbTimeoutMs) });
   const cache = new ConversationCache(conversationStore);
+  // Several processes (REDIS_URL) write to the same conversations, so a per-process history is not whole.
+  const history = new HistoryCache(config.historyLimit, config.redisUrl ? 0 : config.historyCacheMessages);
+  writer.observe((stored) => history.append(stored));
 
   // Socket.IO wraps the server's existing request listener and keeps /socket.io for itself,
   // so the listener must exist before Socket.IO attaches; the Express app is built later.
@@ -67,6 +72,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     conversationStore,
     messageStore,
     cache,
+    history,
     writer,
     realtime,
     tokens,

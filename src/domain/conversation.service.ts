@@ -4,6 +4,7 @@ import { assertNotExpired, type Principal, type TokenService } from '../auth/tok
 import { HubError } from '../contracts/errors.js';
 import { splitCustomFields, type InitRequest, type Participant } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
+import type { HistoryCache } from './history-cache.js';
 import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { ConversationStore, MessageStore, RealtimePort } from './ports.js';
@@ -43,6 +44,7 @@ export class ConversationService {
     private readonly conversations: ConversationStore,
     private readonly messages: MessageStore,
     private readonly cache: ConversationCache,
+    private readonly history: HistoryCache,
     private readonly writer: MessageWriter,
     private readonly realtime: RealtimePort,
     private readonly tokens: TokenService,
@@ -79,6 +81,7 @@ export class ConversationService {
     };
     const { conversation: stored, created } = await this.conversations.create(conversation);
     this.cache.put(stored);
+    if (created) this.history.track(stored.id);
     const participant = stored.participants.find((p) => p.role === 'customer') ?? { id: stored.customer.id, name, role: 'customer' as const };
     if (created) this.log.info({ conversationId: stored.id, channel: stored.channel, subject: stored.subject }, 'conversation opened');
     return {
@@ -133,9 +136,10 @@ export class ConversationService {
   }
 
   /** The latest messages the member may read, oldest first (for conversationInfo). */
-  async history(membership: Membership): Promise<StoredMessage[]> {
+  async recentMessages(membership: Membership): Promise<StoredMessage[]> {
     const { conversationId, participant, staff } = membership;
-    return this.messages.latestVisible(conversationId, participant.id, staff, this.options.historyLimit);
+    const limit = this.options.historyLimit;
+    return this.history.visible(conversationId, participant.id, staff, limit) ?? this.messages.latestVisible(conversationId, participant.id, staff, limit);
   }
 
   /** After a first join: tells the others (participantJoined) and greets a customer. */
@@ -179,6 +183,7 @@ export class ConversationService {
     const notice = activityMessage(ended, ender, 'endOfConversation', { endedAt: ended.endedAt?.toISOString(), endedBy: ender });
     await this.writer.write(notice, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience));
     this.writer.forget(conversationId);
+    this.history.forget(conversationId);
     this.log.info({ conversationId, endedBy: ender.role }, 'conversation ended');
     return ended;
   }

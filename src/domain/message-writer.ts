@@ -6,6 +6,7 @@ import type { StoredMessage } from './types.js';
 interface Pending {
   message: StoredMessage;
   attempts: number;
+  enqueuedAt: number;
   /** Runs synchronously, in seq order, right after the message is durably stored. */
   onStored: ((stored: StoredMessage) => void) | undefined;
   resolve: (stored: StoredMessage) => void;
@@ -15,8 +16,22 @@ interface Pending {
 export interface WriterStats {
   batches: number;
   messages: number;
+  /** Messages refused because the queue was full or they waited too long. */
+  shed: number;
 }
 
+export interface WriterOptions {
+  /** Largest insert; keeps one insert well inside the database deadline. */
+  maxBatch: number;
+  /** Messages waiting beyond this are refused (UNAVAILABLE) instead of queueing without bound. */
+  maxQueued: number;
+  /** A message still queued after this long is refused before it is written, never acked late. */
+  maxWaitMs: number;
+  /** How many conversations' sequence counters are remembered. */
+  maxCounters: number;
+}
+
+const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2000, maxCounters: 100_000 };
 const MAX_SEQ_RETRIES = 5;
 
 /**
@@ -24,31 +39,47 @@ const MAX_SEQ_RETRIES = 5;
  * into the next insert, across conversations, so throughput is bounded by the
  * store's batch rate rather than by round trips. Exactly one insert is in flight at
  * a time, which keeps each conversation's messages stored and announced in seq order.
+ *
+ * Sequence numbers are a hybrid logical clock: max(previous + 1, now in µs). They
+ * increase per conversation across restarts without reading the database, and
+ * messages written by different processes order by time; a unique index catches the
+ * rare collision, which is retried with a fresh number.
  */
 export class MessageWriter {
   private queue: Pending[] = [];
   private flushing = false;
   private readonly counters = new Map<string, number>();
-  private readonly loading = new Map<string, Promise<number>>();
-  readonly stats: WriterStats = { batches: 0, messages: 0 };
+  private readonly observers: Array<(stored: StoredMessage) => void> = [];
+  private readonly options: WriterOptions;
+  readonly stats: WriterStats = { batches: 0, messages: 0, shed: 0 };
 
   constructor(
     private readonly store: MessageStore,
     private readonly log: Logger,
-    private readonly maxBatch = 1000,
-    private readonly maxCounters = 100_000,
-  ) {}
+    options: Partial<WriterOptions> = {},
+  ) {
+    this.options = { ...DEFAULTS, ...options };
+  }
+
+  /** Calls `observer` for every message this writer stores, in seq order. */
+  observe(observer: (stored: StoredMessage) => void): void {
+    this.observers.push(observer);
+  }
 
   /** Assigns the next seq of the message's conversation, stores it, and resolves with the stored message. */
-  async write(message: Omit<StoredMessage, 'seq'>, onStored?: (stored: StoredMessage) => void): Promise<StoredMessage> {
-    const seq = await this.nextSeq(message.conversationId);
+  write(message: Omit<StoredMessage, 'seq'>, onStored?: (stored: StoredMessage) => void): Promise<StoredMessage> {
+    if (this.queue.length >= this.options.maxQueued) {
+      this.stats.shed += 1;
+      return Promise.reject(new HubError('UNAVAILABLE', 'the hub is overloaded; try again shortly'));
+    }
+    const seq = this.nextSeq(message.conversationId);
     return new Promise<StoredMessage>((resolve, reject) => {
-      this.queue.push({ message: { ...message, seq }, attempts: 0, onStored, resolve, reject });
+      this.queue.push({ message: { ...message, seq }, attempts: 0, enqueuedAt: Date.now(), onStored, resolve, reject });
       this.schedule();
     });
   }
 
-  /** Forgets the cached counter (e.g. when a conversation ends), bounding memory. */
+  /** Forgets the conversation's counter (e.g. when it ends), bounding memory. */
   forget(conversationId: string): void {
     this.counters.delete(conversationId);
   }
@@ -60,27 +91,15 @@ export class MessageWriter {
     }
   }
 
-  private nextSeq(conversationId: string): number | Promise<number> {
-    const current = this.counters.get(conversationId);
-    if (current !== undefined) {
-      this.counters.set(conversationId, current + 1);
-      return current + 1;
+  private nextSeq(conversationId: string): number {
+    const previous = this.counters.get(conversationId);
+    const seq = Math.max((previous ?? 0) + 1, Date.now() * 1000);
+    if (previous === undefined && this.counters.size >= this.options.maxCounters) {
+      const oldest = this.counters.keys().next().value;
+      if (oldest !== undefined) this.counters.delete(oldest);
     }
-    let load = this.loading.get(conversationId);
-    if (!load) {
-      load = this.store.latestSeq(conversationId).finally(() => this.loading.delete(conversationId));
-      this.loading.set(conversationId, load);
-    }
-    // Every waiter continues in the order it started waiting, so seq follows acceptance order.
-    return load.then((latest) => {
-      const base = this.counters.get(conversationId) ?? latest;
-      if (this.counters.size >= this.maxCounters && !this.counters.has(conversationId)) {
-        const oldest = this.counters.keys().next().value;
-        if (oldest !== undefined) this.counters.delete(oldest);
-      }
-      this.counters.set(conversationId, base + 1);
-      return base + 1;
-    });
+    this.counters.set(conversationId, seq);
+    return seq;
   }
 
   private schedule(): void {
@@ -93,13 +112,29 @@ export class MessageWriter {
   private async flushLoop(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        await this.flush(batch);
+        const batch = this.takeBatch();
+        if (batch.length > 0) await this.flush(batch);
       }
     } finally {
       this.flushing = false;
       if (this.queue.length > 0) this.schedule();
     }
+  }
+
+  /** Takes the next batch, refusing messages that already waited too long to be acked in time. */
+  private takeBatch(): Pending[] {
+    const now = Date.now();
+    const batch: Pending[] = [];
+    while (batch.length < this.options.maxBatch && this.queue.length > 0) {
+      const p = this.queue.shift() as Pending;
+      if (now - p.enqueuedAt > this.options.maxWaitMs) {
+        this.stats.shed += 1;
+        p.reject(new HubError('UNAVAILABLE', 'the message could not be stored in time; send it again'));
+      } else {
+        batch.push(p);
+      }
+    }
+    return batch;
   }
 
   private async flush(batch: Pending[]): Promise<void> {
@@ -109,15 +144,12 @@ export class MessageWriter {
     } catch (err) {
       const hubErr = toHubError(err);
       if (hubErr.code === 'INTERNAL') this.log.error({ err }, 'message batch insert failed');
-      // Whether the write landed is unknown: reload the counters from the database next time.
-      for (const p of batch) {
-        this.counters.delete(p.message.conversationId);
-        p.reject(hubErr);
-      }
+      else this.log.warn({ code: hubErr.code, size: batch.length }, 'message batch not stored');
+      for (const p of batch) p.reject(hubErr);
       return;
     }
     this.stats.batches += 1;
-    const retry: Pending[] = [];
+    const retries: Pending[] = [];
     batch.forEach((p, i) => {
       const outcome = outcomes[i];
       if (!outcome || outcome.status === 'stored') {
@@ -126,28 +158,21 @@ export class MessageWriter {
       } else if (outcome.status === 'duplicate') {
         // A retried clientMessageId: answer with the first message, announce nothing new.
         p.resolve(outcome.existing);
+      } else if (p.attempts >= MAX_SEQ_RETRIES) {
+        p.reject(new HubError('CONFLICT', 'could not order the message after several attempts; send it again'));
       } else {
-        // Another hub process took this seq: resync and try again.
-        this.counters.delete(p.message.conversationId);
-        retry.push(p);
+        // Another process took this seq: move past it and try again, ahead of newer messages.
+        this.counters.set(p.message.conversationId, Math.max(this.counters.get(p.message.conversationId) ?? 0, p.message.seq));
+        const seq = this.nextSeq(p.message.conversationId);
+        retries.push({ ...p, attempts: p.attempts + 1, message: { ...p.message, seq } });
       }
     });
-    for (const p of retry) {
-      if (p.attempts >= MAX_SEQ_RETRIES) {
-        p.reject(new HubError('CONFLICT', 'Could not order the message after several attempts; send it again'));
-        continue;
-      }
-      try {
-        const seq = await this.nextSeq(p.message.conversationId);
-        this.queue.unshift({ ...p, attempts: p.attempts + 1, message: { ...p.message, seq } });
-      } catch (err) {
-        p.reject(toHubError(err));
-      }
-    }
+    this.queue.unshift(...retries);
   }
 
   private settle(p: Pending, stored: StoredMessage): void {
     try {
+      for (const observer of this.observers) observer(stored);
       p.onStored?.(stored);
     } catch (err) {
       this.log.error({ err }, 'delivery after store failed');

@@ -26,8 +26,6 @@ export interface ConversationStore {
 export interface MessageStore {
   /** Inserts a batch in one round trip; the result has one outcome per message, in order. */
   insertBatch(messages: StoredMessage[]): Promise<InsertOutcome[]>;
-  /** The highest seq stored for the conversation, 0 when none. */
-  latestSeq(conversationId: string): Promise<number>;
   /** The latest `limit` messages readable by `viewerId`, oldest first. */
   latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number): Promise<StoredMessage[]>;
 }

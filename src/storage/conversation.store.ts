@@ -49,19 +49,21 @@ export class MongoConversationStore implements ConversationStore {
 
   async recordJoin(id: string, participant: Participant): Promise<{ conversation: Conversation; firstJoin: boolean } | null> {
     return dbCall(this.timeoutMs, async () => {
-      // Two conditional updates, each atomic on its own: add the participant once, then
-      // mark the first join once. Concurrent joins of one participant agree on who was first.
-      await this.model.updateOne(
-        { _id: id, 'participants.id': mongoose.trusted({ $ne: participant.id }) },
-        { $push: { participants: participant } },
-      );
-      const first = await this.model.updateOne(
-        { _id: id, joined: mongoose.trusted({ $ne: participant.id }) },
-        { $addToSet: { joined: participant.id } },
-      );
-      const doc = await this.model.findById(id).lean<ConversationDoc>();
-      if (!doc) return null;
-      return { conversation: fromDoc(doc), firstJoin: first.modifiedCount === 1 };
+      // One atomic update by _id: the document as it was before tells whether this was the
+      // participant's first join, so concurrent joins agree on who was first.
+      const before = await this.model
+        .findOneAndUpdate({ _id: id }, { $addToSet: { joined: participant.id } }, { returnDocument: 'before' })
+        .lean<ConversationDoc>();
+      if (!before) return null;
+      const conversation = fromDoc(before);
+      const firstJoin = !conversation.joined.includes(participant.id);
+      if (firstJoin) conversation.joined = [...conversation.joined, participant.id];
+      if (firstJoin && !conversation.participants.some((p) => p.id === participant.id)) {
+        // Only the first join of a participant gets here, so the list never holds it twice.
+        await this.model.updateOne({ _id: id }, { $push: { participants: participant } });
+        conversation.participants = [...conversation.participants, participant];
+      }
+      return { conversation, firstJoin };
     });
   }
 

@@ -60,13 +60,6 @@ export class MongoMessageStore implements MessageStore {
     });
   }
 
-  async latestSeq(conversationId: string): Promise<number> {
-    return dbCall(this.timeoutMs, async () => {
-      const doc = await this.model.findOne({ conversationId }, { seq: 1 }).sort({ seq: -1 }).lean<{ seq: number }>();
-      return doc?.seq ?? 0;
-    });
-  }
-
   async latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number): Promise<StoredMessage[]> {
     return dbCall(this.timeoutMs, async () => {
       const filter: Record<string, unknown> = { conversationId, audience: mongoose.trusted({ $in: ['*', viewerId] }) };

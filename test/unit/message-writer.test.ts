@@ -9,12 +9,13 @@ import type { StoredMessage } from '../../src/domain/types.js';
 class MemoryMessageStore implements MessageStore {
   readonly docs: StoredMessage[] = [];
   batches: number[] = [];
+  delayMs = 2;
   failNext = false;
-  /** Seqs another process "already took", per conversation. */
-  readonly foreign = new Map<string, Set<number>>();
+  /** Message ids whose first insert collides on seq, as if another process took it. */
+  readonly collideOnce = new Set<string>();
 
   async insertBatch(messages: StoredMessage[]): Promise<InsertOutcome[]> {
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     if (this.failNext) {
       this.failNext = false;
       throw new HubError('UNAVAILABLE', 'down');
@@ -23,17 +24,12 @@ class MemoryMessageStore implements MessageStore {
     return messages.map((m): InsertOutcome => {
       const dup = this.docs.find((d) => d.conversationId === m.conversationId && d.dedupKey === m.dedupKey);
       if (dup) return { status: 'duplicate', existing: dup };
-      if (this.foreign.get(m.conversationId)?.has(m.seq) || this.docs.some((d) => d.conversationId === m.conversationId && d.seq === m.seq)) {
+      if (this.collideOnce.delete(m.id) || this.docs.some((d) => d.conversationId === m.conversationId && d.seq === m.seq)) {
         return { status: 'seqConflict' };
       }
       this.docs.push(m);
       return { status: 'stored' };
     });
-  }
-
-  async latestSeq(conversationId: string): Promise<number> {
-    const seqs = [...this.docs.filter((d) => d.conversationId === conversationId).map((d) => d.seq), ...(this.foreign.get(conversationId) ?? [])];
-    return seqs.length ? Math.max(...seqs) : 0;
   }
 
   async latestVisible(): Promise<StoredMessage[]> {
@@ -63,17 +59,38 @@ function message(conversationId: string, dedupKey?: string): Omit<StoredMessage,
   };
 }
 
+async function refusal(promise: Promise<unknown>): Promise<HubError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).to.be.instanceOf(HubError);
+    return err as HubError;
+  }
+  throw new Error('expected a refusal');
+}
+
 describe('MessageWriter (unit)', () => {
   const log = pino({ level: 'silent' });
 
-  it('numbers each conversation from its stored maximum and announces in seq order', async () => {
+  it('gives strictly increasing seqs in acceptance order and announces in that order', async () => {
     const store = new MemoryMessageStore();
-    store.foreign.set('a', new Set([1, 2, 3]));
     const writer = new MessageWriter(store, log);
     const announced: number[] = [];
-    const results = await Promise.all(Array.from({ length: 20 }, () => writer.write(message('a'), (s) => announced.push(s.seq))));
-    expect(results.map((r) => r.seq)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 4));
-    expect(announced).to.deep.equal(results.map((r) => r.seq));
+    const results = await Promise.all(Array.from({ length: 50 }, () => writer.write(message('a'), (s) => announced.push(s.seq))));
+    const seqs = results.map((r) => r.seq);
+    for (let i = 1; i < seqs.length; i += 1) expect(seqs[i]).to.be.greaterThan(seqs[i - 1]!);
+    expect(announced).to.deep.equal(seqs);
+    expect(results.map((r) => r.text)).to.deep.equal(results.map((r) => r.text).sort((x, y) => Number(x!.slice(1)) - Number(y!.slice(1))));
+  });
+
+  it('continues above earlier seqs after a restart without reading the store', async () => {
+    const store = new MemoryMessageStore();
+    const first = new MessageWriter(store, log);
+    const before = await Promise.all(Array.from({ length: 200 }, () => first.write(message('r'))));
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const restarted = new MessageWriter(store, log);
+    const after = await restarted.write(message('r'));
+    expect(after.seq).to.be.greaterThan(Math.max(...before.map((m) => m.seq)));
   });
 
   it('groups messages of many conversations into few inserts', async () => {
@@ -95,29 +112,38 @@ describe('MessageWriter (unit)', () => {
     expect(store.docs).to.have.length(1);
   });
 
-  it('re-numbers a message whose seq another process took', async () => {
+  it('re-numbers a message whose seq another process took, keeping later messages after it', async () => {
     const store = new MemoryMessageStore();
     const writer = new MessageWriter(store, log);
-    await writer.write(message('e'));
-    store.foreign.set('e', new Set([2, 3]));
-    const next = await writer.write(message('e'));
-    expect(next.seq).to.equal(4);
+    const a = message('e');
+    store.collideOnce.add(a.id);
+    const [storedA, storedB] = await Promise.all([writer.write(a), writer.write(message('e'))]);
+    expect(store.docs.map((d) => d.id)).to.include(a.id);
+    expect(storedA.seq).to.not.equal(storedB.seq);
   });
 
-  it('rejects the whole batch when the store is down, and recovers afterwards', async () => {
+  it('rejects the whole batch when the store is down, and recovers afterwards with higher seqs', async () => {
     const store = new MemoryMessageStore();
     const writer = new MessageWriter(store, log);
-    await writer.write(message('f'));
+    const ok = await writer.write(message('f'));
     store.failNext = true;
-    let error: unknown;
-    try {
-      await writer.write(message('f'));
-    } catch (err) {
-      error = err;
-    }
-    expect(error).to.be.instanceOf(HubError);
-    expect((error as HubError).code).to.equal('UNAVAILABLE');
+    expect((await refusal(writer.write(message('f')))).code).to.equal('UNAVAILABLE');
     const after = await writer.write(message('f'));
-    expect(after.seq).to.equal(2);
+    expect(after.seq).to.be.greaterThan(ok.seq);
+  });
+
+  it('sheds load instead of queueing without bound, and never acks a message that waited too long', async () => {
+    const store = new MemoryMessageStore();
+    store.delayMs = 150;
+    const writer = new MessageWriter(store, log, { maxQueued: 5, maxWaitMs: 100 });
+    const first = writer.write(message('g'));
+    await new Promise((resolve) => setTimeout(resolve, 10)); // first is now in flight
+    const waiting = Array.from({ length: 5 }, () => writer.write(message('g')));
+    const overflow = writer.write(message('g'));
+    expect((await refusal(overflow)).message).to.include('overloaded');
+    await first;
+    for (const w of waiting) expect((await refusal(w)).code).to.equal('UNAVAILABLE');
+    expect(store.docs).to.have.length(1);
+    expect(writer.stats.shed).to.equal(6);
   });
 });

@@ -75,7 +75,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       // stored meanwhile may show in both, and clients de-duplicate by id.
       await socket.join(joinRooms);
       socket.data.memberships.set(conversation.id, membership);
-      const history = await deps.conversations.history(membership);
+      const history = await deps.conversations.recentMessages(membership);
       // conversationInfo follows the ack on the same socket.
       setImmediate(() => {
         socket.emit('conversationInfo', {

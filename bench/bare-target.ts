@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BenchSocket } from './bench-events.js';
-import type { BenchTarget, IdleTask } from './bench-target.js';
+import type { BenchTarget, IdleSocketPlan } from './bench-target.js';
 import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, progress } from './client-util.js';
 import type { ArrivalRouter, Endpoint } from './load-runner.js';
 
@@ -20,10 +20,18 @@ export class BareTarget implements BenchTarget {
     private readonly baseUrl: string,
   ) {}
 
+  private connect(): Promise<BenchSocket> {
+    return connectSocket(this.baseUrl, {}, CONNECT_TIMEOUT_MS);
+  }
+
+  private join(socket: BenchSocket, room: string): Promise<void> {
+    return joinWithAck(socket, (timed, ack) => timed.emit('join', { room }, ack));
+  }
+
   private async joined(room: string): Promise<BenchSocket> {
-    const socket = await connectSocket(this.baseUrl, {}, CONNECT_TIMEOUT_MS);
+    const socket = await this.connect();
     try {
-      await joinWithAck(socket, (timed, ack) => timed.emit('join', { room }, ack));
+      await this.join(socket, room);
       return socket;
     } catch (err) {
       socket.disconnect();
@@ -31,7 +39,7 @@ export class BareTarget implements BenchTarget {
     }
   }
 
-  async createPairs(count: number, router: ArrivalRouter): Promise<Endpoint[]> {
+  async createPairs(count: number, router: ArrivalRouter, deadline: number): Promise<Endpoint[]> {
     const endpoints: Endpoint[] = [];
     const results = await mapLimit(
       Array.from({ length: count }, (_, i) => i),
@@ -54,19 +62,22 @@ export class BareTarget implements BenchTarget {
           { socket: agent, conversationId: room, from: { id: `bench-agent-${i}`, name: `Agent ${i}` }, inFlight: 0 },
         );
       },
+      undefined,
+      { deadline },
     );
     const failures = failureSummary(results);
     if (failures) progress(`bare: some pairs failed to set up: ${failures}`);
     return endpoints;
   }
 
-  async prepareIdle(count: number): Promise<IdleTask[]> {
-    const tasks: IdleTask[] = [];
+  async prepareIdle(count: number): Promise<IdleSocketPlan[]> {
+    const plans: IdleSocketPlan[] = [];
     for (let i = 0; i + 1 < count; i += 2) {
       const room = randomUUID();
-      tasks.push(() => this.joined(room), () => this.joined(room));
+      const plan: IdleSocketPlan = { connect: () => this.connect(), join: (s) => this.join(s, room) };
+      plans.push(plan, plan);
     }
-    return tasks;
+    return plans;
   }
 
   private async mem(): Promise<MemReport | undefined> {

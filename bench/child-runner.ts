@@ -17,8 +17,8 @@ export interface RunningChild {
   alive(): boolean;
   logs(): ChildLogReport;
   tail(): string[];
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone (bounded). */
-  stop(graceMs?: number): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves (bounded) with how it ended: true when SIGTERM sufficed. */
+  stop(graceMs?: number): Promise<boolean>;
   /** Synchronous last resort for crash paths. */
   killNow(): void;
 }
@@ -118,12 +118,13 @@ export function startNodeChild(name: string, script: string, env: NodeJS.Process
       });
     },
     async stop(graceMs = 5000) {
-      if (exited) return;
+      if (exited) return true;
       child.kill('SIGTERM');
       const graceful = await Promise.race([exit.then(() => true), sleep(graceMs).then(() => false)]);
-      if (graceful) return;
+      if (graceful) return true;
       child.kill('SIGKILL');
       await Promise.race([exit, sleep(2000)]);
+      return false;
     },
     killNow() {
       if (!exited) child.kill('SIGKILL');

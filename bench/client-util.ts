@@ -14,20 +14,39 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Limits for mapLimit: no new item starts after `deadline` (performance.now() ms) or once `stop()` says so. */
+export interface MapLimitBounds {
+  deadline?: number;
+  stop?: () => boolean;
+}
+
+/** Raised for items that never started because the time budget ran out or the run was stopped early. */
+export class NotStartedError extends Error {
+  constructor() {
+    super('not started: time budget spent or too many failures');
+  }
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight; never rejects, one outcome per item. */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
   onProgress?: (done: number) => void,
+  bounds: MapLimitBounds = {},
 ): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array<PromiseSettledResult<R>>(items.length);
   let next = 0;
   let done = 0;
+  const halted = (): boolean => (bounds.deadline !== undefined && performance.now() > bounds.deadline) || (bounds.stop?.() ?? false);
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const index = next;
       next += 1;
+      if (halted()) {
+        results[index] = { status: 'rejected', reason: new NotStartedError() };
+        continue;
+      }
       const item = items[index] as T;
       try {
         results[index] = { status: 'fulfilled', value: await fn(item, index) };

@@ -1,5 +1,5 @@
 import type { BenchSocket } from './bench-events.js';
-import type { BenchTarget, IdleTask } from './bench-target.js';
+import type { BenchTarget, IdleSocketPlan } from './bench-target.js';
 import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, postJson, progress } from './client-util.js';
 import type { ArrivalRouter, Endpoint } from './load-runner.js';
 
@@ -52,10 +52,18 @@ export class HubTarget implements BenchTarget {
     return res.token;
   }
 
+  private connect(token: string): Promise<BenchSocket> {
+    return connectSocket(this.baseUrl, { token }, CONNECT_TIMEOUT_MS);
+  }
+
+  private join(socket: BenchSocket, conversationId: string, id: string, name: string): Promise<void> {
+    return joinWithAck(socket, (timed, ack) => timed.emit('joinConversation', { conversationId, id, name }, ack));
+  }
+
   private async joined(token: string, conversationId: string, id: string, name: string): Promise<BenchSocket> {
-    const socket = await connectSocket(this.baseUrl, { token }, CONNECT_TIMEOUT_MS);
+    const socket = await this.connect(token);
     try {
-      await joinWithAck(socket, (timed, ack) => timed.emit('joinConversation', { conversationId, id, name }, ack));
+      await this.join(socket, conversationId, id, name);
       return socket;
     } catch (err) {
       socket.disconnect();
@@ -63,7 +71,7 @@ export class HubTarget implements BenchTarget {
     }
   }
 
-  async createPairs(count: number, router: ArrivalRouter): Promise<Endpoint[]> {
+  async createPairs(count: number, router: ArrivalRouter, deadline: number): Promise<Endpoint[]> {
     const endpoints: Endpoint[] = [];
     const results = await mapLimit(
       Array.from({ length: count }, (_, i) => i),
@@ -88,13 +96,15 @@ export class HubTarget implements BenchTarget {
           { socket: agent, conversationId: conv.conversationId, from: { id: agentId, name: agentName }, inFlight: 0 },
         );
       },
+      undefined,
+      { deadline },
     );
     const failures = failureSummary(results);
     if (failures) progress(`hub: some pairs failed to set up: ${failures}`);
     return endpoints;
   }
 
-  async prepareIdle(count: number): Promise<IdleTask[]> {
+  async prepareIdle(count: number, deadline: number): Promise<IdleSocketPlan[]> {
     const conversations = Math.floor(count / 2);
     progress(`hub idle: creating ${conversations} conversations via POST /api/customer/init (concurrency 50)…`);
     const step = Math.max(1, Math.floor(conversations / 5));
@@ -105,20 +115,23 @@ export class HubTarget implements BenchTarget {
       (done) => {
         if (done % step === 0 && done < conversations) progress(`hub idle: ${done}/${conversations} conversations created`);
       },
+      { deadline },
     );
     const failures = failureSummary(results);
     if (failures) progress(`hub idle: some inits failed: ${failures}`);
     const agentId = 'bench-idle-agent';
     const agentName = 'Idle Agent';
     const agentToken = await this.agentToken(agentId, agentName);
-    const tasks: IdleTask[] = [];
+    const plans: IdleSocketPlan[] = [];
     for (const r of results) {
       if (r.status !== 'fulfilled') continue;
       const conv = r.value;
-      tasks.push(() => this.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName));
-      tasks.push(() => this.joined(agentToken, conv.conversationId, agentId, agentName));
+      plans.push(
+        { connect: () => this.connect(conv.customerToken), join: (s) => this.join(s, conv.conversationId, conv.customerId, conv.customerName) },
+        { connect: () => this.connect(agentToken), join: (s) => this.join(s, conv.conversationId, agentId, agentName) },
+      );
     }
-    return tasks;
+    return plans;
   }
 
   private async metrics(): Promise<string | undefined> {

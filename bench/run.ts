@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -7,19 +6,25 @@ import { fileURLToPath } from 'node:url';
 import { startLocalDocstore, type LocalDocstore } from '../src/devstore/local-docstore.js';
 import { BareTarget } from './bare-target.js';
 import type { BenchTarget } from './bench-target.js';
-import { freePort, startNodeChild, type RunningChild } from './child-runner.js';
-import { closeSockets, errorText, progress, sleep, waitForHttp200 } from './client-util.js';
+import type { RunningChild } from './child-runner.js';
+import { closeSockets, errorText, progress, sleep } from './client-util.js';
 import { HubTarget } from './hub-target.js';
 import { runIdle, type IdleResult } from './idle-runner.js';
 import { ArrivalRouter, runPhases, type PhaseResult, type PhaseSpec } from './load-runner.js';
-import { ephemeralPorts, fileLimits, readProcMemory } from './proc-probe.js';
-import { printReport, type BenchReport } from './summary.js';
+import { ephemeralPorts, fileLimits, findPidByCommandLine, readProcMemory } from './proc-probe.js';
+import { waitForQuiet } from './quiet-wait.js';
+import { startBareProcess, startHubProcess, withDatabase, type StartedServer } from './server-procs.js';
 import { mib } from './stats.js';
-import { measureStoreRate, type StoreRateResult } from './store-rate.js';
+import { countDocuments, dropDatabase, measureStoreRate } from './store-rate.js';
+import { printReport, type BenchReport } from './summary.js';
 
 /** Repository root, from dist/bench/run.js. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WATCHDOG_MS = 10 * 60_000;
+/** Time budgets that keep the whole run near 4 minutes even when the hub cannot keep up. */
+const SETTLE_LIMIT_MS = 15_000;
+const PAIR_SETUP_BUDGET_MS = 60_000;
+const IDLE_BUDGET = { prepareMs: 30_000, connectMs: 30_000, joinMs: 20_000 };
 
 const PHASES: PhaseSpec[] = [
   { key: 'a', label: 'fixed 1,000 msg/s', mode: 'rate', rate: 1000, window: 0, durationMs: 8000, warmupMs: 1000 },
@@ -53,21 +58,23 @@ function fitIdleCount(requested: number): number {
   return count;
 }
 
-interface Resources {
-  tmp: string | undefined;
-  docstore: LocalDocstore | undefined;
-  children: RunningChild[];
+const resources: { tmp?: string; docstore?: LocalDocstore; storePid?: number; children: RunningChild[] } = { children: [] };
+
+/** Stops one child and forgets it; says so when SIGTERM was not enough. */
+async function stopChild(child: RunningChild): Promise<void> {
+  const started = performance.now();
+  const graceful = await child.stop();
+  resources.children = resources.children.filter((c) => c !== child);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  progress(`${child.name} stopped in ${seconds} s${graceful ? '' : ' (did not exit within 5 s of SIGTERM: killed)'}`);
 }
 
-const resources: Resources = { tmp: undefined, docstore: undefined, children: [] };
-
 async function cleanup(): Promise<void> {
-  for (const child of resources.children.reverse()) await child.stop().catch(() => child.killNow());
-  resources.children = [];
+  for (const child of [...resources.children].reverse()) await stopChild(child).catch(() => child.killNow());
   await resources.docstore?.stop().catch(() => undefined);
-  resources.docstore = undefined;
+  delete resources.docstore;
   if (resources.tmp) await rm(resources.tmp, { recursive: true, force: true }).catch(() => undefined);
-  resources.tmp = undefined;
+  delete resources.tmp;
 }
 
 /** Load phases against one target; its sockets are closed whatever happens. */
@@ -75,12 +82,18 @@ async function loadTarget(target: BenchTarget, pairs: number): Promise<PhaseResu
   progress(`${target.name}: starting ${pairs} pairs (${pairs * 2} sockets)…`);
   const router = new ArrivalRouter();
   const started = performance.now();
-  const endpoints = await target.createPairs(pairs, router);
+  const endpoints = await target.createPairs(pairs, router, started + PAIR_SETUP_BUDGET_MS);
   try {
     progress(`${target.name}: ${endpoints.length / 2} pairs joined in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     if (endpoints.length === 0) throw new Error(`${target.name}: no pair could be set up`);
     await sleep(1000); // let join announcements (participantJoined, greetings) pass
-    return await runPhases(target.name, endpoints, router, PHASES, target.pid, target.counters);
+    const settle = target.counters ? () => waitForQuiet(target.counters, resources.storePid, SETTLE_LIMIT_MS) : undefined;
+    const note = settle ? await settle() : '';
+    if (note) progress(`${target.name} after setup: ${note}`);
+    return await runPhases(
+      { target: target.name, endpoints, router, serverPid: target.pid, storePid: resources.storePid, probe: target.counters, settle },
+      PHASES,
+    );
   } finally {
     closeSockets(endpoints.map((e) => e.socket));
     for (let i = 0; i < 40 && ((await target.connectedSockets()) ?? 0) > 0; i += 1) await sleep(250);
@@ -103,76 +116,72 @@ async function stage<T>(name: string, fn: () => Promise<T>): Promise<T | undefin
   }
 }
 
+/** Idle sockets against a fresh server process, so leftovers of the load stage do not blur the memory figures. */
+async function idleOn(kind: 'hub' | 'bare', uri: string, count: number, report: BenchReport): Promise<IdleResult | undefined> {
+  const label = `${kind === 'hub' ? 'hub' : 'bare relay'} (idle stage)`;
+  let server: StartedServer;
+  let target: BenchTarget;
+  if (kind === 'hub') {
+    const hub = await startHubProcess(ROOT, uri, join(resources.tmp ?? tmpdir(), 'hub-idle'), label);
+    server = hub;
+    target = new HubTarget(hub.child.pid, hub.url, hub.systemToken);
+  } else {
+    server = await startBareProcess(ROOT, label);
+    target = new BareTarget(server.child.pid, server.url);
+  }
+  resources.children.push(server.child);
+  try {
+    return await stage(`${kind} idle`, () => runIdle(target, count, IDLE_BUDGET));
+  } finally {
+    report.memory[`${kind} (idle stage)`] = readProcMemory(server.child.pid);
+    if (kind === 'hub') report.hubLogs.push(server.child.logs());
+    await stopChild(server.child);
+  }
+}
+
 async function main(): Promise<void> {
   const pairs = intEnv('BENCH_PAIRS', 200, 1, 5000);
   const idleCount = fitIdleCount(intEnv('BENCH_IDLE_SOCKETS', 10_000, 0, 200_000));
   resources.tmp = await mkdtemp(join(tmpdir(), 'chat-hub-bench-'));
+  const report: BenchReport = { pairs, hubLoad: [], bareLoad: [], memory: {}, hubLogs: [] };
 
   let uri = process.env['MONGODB_URI'] ?? '';
-  if (uri) progress(`using MONGODB_URI from the environment`);
+  if (uri) progress('using MONGODB_URI from the environment');
   else {
     progress('starting the local document store…');
     resources.docstore = await startLocalDocstore({ dataDir: join(resources.tmp, 'store'), progress: (line) => progress(`docstore: ${line}`) });
     uri = resources.docstore.uri;
-    progress(`document store (${resources.docstore.kind}) at ${uri}`);
+    const pid = findPidByCommandLine(resources.docstore.dataDir);
+    if (pid !== undefined) resources.storePid = pid;
+    progress(`document store (${resources.docstore.kind}, pid ${pid ?? '?'}) at ${uri}`);
   }
 
-  const bare = startNodeChild('bare relay', join(ROOT, 'dist', 'bench', 'bare-relay.js'), { ...process.env, BARE_PORT: '0' }, ROOT);
-  resources.children.push(bare);
-  const barePort = Number((await bare.waitForLine(/^BARE_RELAY_PORT=(\d+)$/, 15_000))[1]);
-  progress(`bare relay (pid ${bare.pid}) on 127.0.0.1:${barePort}`);
+  const bare = await startBareProcess(ROOT, 'bare relay');
+  resources.children.push(bare.child);
+  const hub = await startHubProcess(ROOT, uri, join(resources.tmp, 'hub-data'), 'hub');
+  resources.children.push(hub.child);
+  const hubTarget = new HubTarget(hub.child.pid, hub.url, hub.systemToken);
 
-  const hubPort = await freePort();
-  const systemToken = randomBytes(24).toString('hex');
-  const hub = startNodeChild(
-    'hub',
-    join(ROOT, 'dist', 'src', 'main.js'),
-    {
-      ...process.env,
-      PORT: String(hubPort),
-      HOST: '127.0.0.1',
-      MONGODB_URI: uri,
-      HUB_SECRET: randomBytes(32).toString('hex'),
-      SYSTEM_TOKEN: systemToken,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '100000',
-      RATE_LIMIT_INIT_PER_MINUTE: '1000000',
-      DATA_DIR: join(resources.tmp, 'hub-data'),
-      NODE_ENV: 'production',
-    },
-    ROOT,
-  );
-  resources.children.push(hub);
-  const hubUrl = `http://127.0.0.1:${hubPort}`;
-  await waitForHttp200(`${hubUrl}/ready`, 60_000, () => hub.alive());
-  progress(`hub (pid ${hub.pid}) ready on ${hubUrl}; RSS ${mib(readProcMemory(hub.pid)?.rssBytes)}`);
+  // The bare relay goes first: it never touches the store, so the hub's leftover writes cannot disturb it.
+  report.bareLoad = (await stage('bare load', () => loadTarget(new BareTarget(bare.child.pid, bare.url), pairs))) ?? [];
+  report.hubLoad = (await stage('hub load', () => loadTarget(hubTarget, pairs))) ?? [];
+  report.hubStored = (await hubTarget.counters())['stored'];
+  report.memory['hub (load stage)'] = readProcMemory(hub.child.pid);
+  report.memory['bare (load stage)'] = readProcMemory(bare.child.pid);
+  report.hubLogs.push(hub.child.logs());
+  progress(`hub after load: RSS ${mib(report.memory['hub (load stage)']?.rssBytes)}, peak ${mib(report.memory['hub (load stage)']?.hwmBytes)}`);
+  await stopChild(hub.child);
+  await stopChild(bare.child);
 
-  const hubTarget = new HubTarget(hub.pid, hubUrl, systemToken);
-  const bareTarget = new BareTarget(bare.pid, `http://127.0.0.1:${barePort}`);
-
-  const hubLoad = (await stage('hub load', () => loadTarget(hubTarget, pairs))) ?? [];
-  progress(`hub RSS after load ${mib(readProcMemory(hub.pid)?.rssBytes)}, peak ${mib(readProcMemory(hub.pid)?.hwmBytes)}`);
-  const bareLoad = (await stage('bare load', () => loadTarget(bareTarget, pairs))) ?? [];
-  const store: StoreRateResult | undefined = await stage('store rate', () => measureStoreRate(uri));
-  let hubIdle: IdleResult | undefined;
-  let bareIdle: IdleResult | undefined;
+  report.storeCounts = await stage('store count', () => countDocuments(uri, ['messages', 'conversations']));
+  report.store = await stage('store rate', () => measureStoreRate(uri));
   if (idleCount > 0) {
-    hubIdle = await stage('hub idle', () => runIdle(hubTarget, idleCount));
-    bareIdle = await stage('bare idle', () => runIdle(bareTarget, idleCount));
+    report.bareIdle = await idleOn('bare', uri, idleCount, report);
+    const idleUri = withDatabase(uri, 'chathub_bench_idle');
+    report.hubIdle = await idleOn('hub', idleUri, idleCount, report);
+    await stage('drop idle database', () => dropDatabase(idleUri));
   }
-
-  const report: BenchReport = {
-    pairs,
-    hubLoad,
-    bareLoad,
-    hubIdle,
-    bareIdle,
-    store,
-    hubMemory: readProcMemory(hub.pid),
-    bareMemory: readProcMemory(bare.pid),
-    hubLog: hub.logs(),
-  };
-  progress('done measuring; stopping children…');
+  progress('done measuring; cleaning up…');
   await cleanup();
   printReport(report);
 }

@@ -71,3 +71,27 @@ export async function measureStoreRate(uri: string): Promise<StoreRateResult> {
   progress(`store: ${fmt(docs)} docs in ${batches} batches over ${fmt(seconds, 1)} s = ${fmt(docsPerSec)} docs/s${error ? ` (error: ${error})` : ''}`);
   return { docs, batches, seconds, docsPerSec, error };
 }
+
+/** Documents per collection as the store counts them (to compare with what the hub says it stored). */
+export async function countDocuments(uri: string, collections: readonly string[]): Promise<Record<string, number>> {
+  const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5000, maxPoolSize: 1 });
+  const counts: Record<string, number> = {};
+  try {
+    await connection.asPromise();
+    for (const name of collections) counts[name] = await connection.collection(name).countDocuments({}, { maxTimeMS: 30_000 });
+  } finally {
+    await connection.close(true).catch(() => undefined);
+  }
+  return counts;
+}
+
+/** Drops a scratch database the bench created. */
+export async function dropDatabase(uri: string): Promise<void> {
+  const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5000, maxPoolSize: 1 });
+  try {
+    await connection.asPromise();
+    await connection.dropDatabase();
+  } finally {
+    await connection.close(true).catch(() => undefined);
+  }
+}

@@ -22,9 +22,9 @@ import { printReport, type BenchReport } from './summary.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WATCHDOG_MS = 10 * 60_000;
 /** Time budgets that keep the whole run near 4 minutes even when the hub cannot keep up. */
-const SETTLE_LIMIT_MS = 15_000;
+const SETTLE_LIMIT_MS = 10_000;
 const PAIR_SETUP_BUDGET_MS = 60_000;
-const IDLE_BUDGET = { prepareMs: 30_000, connectMs: 30_000, joinMs: 20_000 };
+const IDLE_BUDGET = { prepareMs: 25_000, connectMs: 30_000, joinMs: 15_000 };
 
 const PHASES: PhaseSpec[] = [
   { key: 'a', label: 'fixed 1,000 msg/s', mode: 'rate', rate: 1000, window: 0, durationMs: 8000, warmupMs: 1000 },

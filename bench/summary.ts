@@ -70,7 +70,8 @@ function idleRows(r: IdleResult | undefined, name: string): string[] {
 type Verdict = 'met' | 'NOT met' | 'n/a';
 
 function latencyVerdict(r: PhaseResult | undefined, limitMs: number): { figure: string; verdict: Verdict } {
-  if (!r || r.latency.count === 0) return { figure: 'no samples', verdict: 'n/a' };
+  if (!r) return { figure: 'not run', verdict: 'n/a' };
+  if (r.latency.count === 0) return { figure: `nothing arrived after warm-up (${fmt(r.sent)} sent)`, verdict: 'NOT met' };
   const reached = r.achievedPerSec >= 0.95 * r.spec.rate;
   const figure = `p99 ${fmt(r.latency.p99, 2)} ms at ${fmt(r.achievedPerSec)} msg/s${reached ? '' : ' (rate not reached)'}`;
   return { figure, verdict: reached && r.latency.p99 <= limitMs ? 'met' : 'NOT met' };

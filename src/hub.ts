@@ -46,7 +46,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const messageStore = new MongoMessageStore(db, config.dbTimeoutMs);
   // A deadline well inside the 5 s clients may wait for an ack, leaving room for the insert itself.
   const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }), { maxWaitMs: Math.min(2000, config.dbTimeoutMs) });
-  const cache = new ConversationCache(conversationStore);
+  const cache = new ConversationCache(conversationStore, config.redisUrl ? 2000 : Number.POSITIVE_INFINITY);
   // Several processes (REDIS_URL) write to the same conversations, so a per-process history is not whole.
   const history = new HistoryCache(config.historyLimit, config.redisUrl ? 0 : config.historyCacheMessages);
   writer.observe((stored) => history.append(stored));

@@ -7,9 +7,10 @@ interface Entry {
 }
 
 /**
- * A short-lived, bounded read cache of conversations for the message hot path, so a
- * send does not cost a database read. Changes made by this process update it at once;
- * changes made by another process are seen within `ttlMs`.
+ * A bounded read cache of conversations for the message hot path, so a send does not
+ * cost a database read. Every change this process makes updates it at once, so with a
+ * single process entries never go stale (ttlMs = Infinity); when several processes share
+ * the database, a change made by another one is seen within `ttlMs`.
  */
 export class ConversationCache {
   private readonly entries = new Map<string, Entry>();

@@ -14,6 +14,8 @@ interface Entry {
  */
 export class ConversationCache {
   private readonly entries = new Map<string, Entry>();
+  /** One database read per conversation at a time, however many sends miss together. */
+  private readonly loading = new Map<string, Promise<Conversation | null>>();
 
   constructor(
     private readonly store: ConversationStore,
@@ -24,10 +26,18 @@ export class ConversationCache {
   async get(id: string): Promise<Conversation | null> {
     const hit = this.entries.get(id);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.conversation;
-    const conversation = await this.store.findById(id);
-    if (conversation) this.put(conversation);
-    else this.entries.delete(id);
-    return conversation;
+    let load = this.loading.get(id);
+    if (!load) {
+      load = this.store.findById(id).then((conversation) => {
+        if (conversation) this.put(conversation);
+        else this.entries.delete(id);
+        return conversation;
+      });
+      this.loading.set(id, load);
+      const forget = (): void => void this.loading.delete(id);
+      load.then(forget, forget);
+    }
+    return load;
   }
 
   put(conversation: Conversation): void {

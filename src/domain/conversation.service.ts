@@ -124,6 +124,12 @@ export class ConversationService {
     };
     // An ended conversation can be read, but joining it changes nothing.
     if (existing.status === 'ended') return { membership, conversation: existing, firstJoin: false };
+    // A rejoin (reconnect, second tab) changes nothing either, so it costs no write. `joined`
+    // only grows, so even a cached copy from another process cannot say "joined" wrongly.
+    const activates = participant.role === 'agent' && existing.status === 'queued';
+    if (!activates && existing.joined.includes(participant.id) && existing.participants.some((p) => p.id === participant.id)) {
+      return { membership, conversation: existing, firstJoin: false };
+    }
     const recorded = await this.conversations.recordJoin(conversationId, participant);
     if (!recorded) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
     let conversation = recorded.conversation;
@@ -146,21 +152,23 @@ export class ConversationService {
   async announceJoin(result: JoinResult, joinerSocketId: string): Promise<void> {
     if (!result.firstJoin || result.conversation.status === 'ended') return;
     const { conversation, membership } = result;
-    const joined = activityMessage(conversation, membership.participant, 'participantJoined', { participant: membership.participant });
-    const pending = [
-      this.writer.write(joined, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience, joinerSocketId)),
-    ];
-    if (membership.participant.role === 'customer') {
-      const greeting = activityMessage(
-        conversation,
-        HUB_PARTICIPANT,
-        'greetings',
-        { text: this.options.greeting.replace('{name}', membership.participant.name) },
-        [membership.participant],
-      );
+    const { participant } = membership;
+    // Once-keys make each announcement exist at most once per participant, so announcing
+    // again after a failure can never duplicate one that did land.
+    const joined = activityMessage(conversation, participant, 'participantJoined', { participant }, [], `joined:${participant.id}`);
+    const pending = [this.writer.write(joined, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience, joinerSocketId))];
+    if (participant.role === 'customer') {
+      const text = this.options.greeting.replace('{name}', participant.name);
+      const greeting = activityMessage(conversation, HUB_PARTICIPANT, 'greetings', { text }, [participant], `greetings:${participant.id}`);
       pending.push(this.writer.write(greeting, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience)));
     }
-    await Promise.all(pending);
+    const outcomes = await Promise.allSettled(pending);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (!failed) return;
+    // Not announced: forget the join, so the participant's next join announces it.
+    this.cache.delete(conversation.id);
+    await this.conversations.unrecordJoin(conversation.id, participant.id).catch(() => undefined);
+    throw failed.reason;
   }
 
   /** Ends a conversation on behalf of its customer, a joined agent, or the system. */

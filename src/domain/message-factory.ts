@@ -18,6 +18,8 @@ export function activityMessage(
   activityType: ActivityType,
   info: Record<string, unknown>,
   to: Participant[] = [],
+  /** Set for announcements that must exist once per conversation (e.g. `joined:<participant>`). */
+  onceKey?: string,
 ): Omit<StoredMessage, 'seq'> {
   const id = randomUUID();
   return {
@@ -35,6 +37,6 @@ export function activityMessage(
     state: 'DELIVERED',
     metadata: {},
     timestamp: new Date(),
-    dedupKey: id,
+    dedupKey: onceKey ? `hub:${onceKey}` : id,
   };
 }

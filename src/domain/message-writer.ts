@@ -50,6 +50,8 @@ export class MessageWriter {
   private flushing = false;
   private readonly counters = new Map<string, number>();
   private readonly observers: Array<(stored: StoredMessage) => void> = [];
+  /** Ids of messages whose insert failed without a known outcome: they may be stored yet never announced. */
+  private readonly uncertain = new Set<string>();
   private readonly options: WriterOptions;
   readonly stats: WriterStats = { batches: 0, messages: 0, shed: 0 };
 
@@ -145,7 +147,11 @@ export class MessageWriter {
       const hubErr = toHubError(err);
       if (hubErr.code === 'INTERNAL') this.log.error({ err }, 'message batch insert failed');
       else this.log.warn({ code: hubErr.code, size: batch.length }, 'message batch not stored');
-      for (const p of batch) p.reject(hubErr);
+      for (const p of batch) {
+        // A timed-out insert may still land: if a retry later finds it stored, announce it then.
+        if (hubErr.code === 'UNAVAILABLE') this.remember(p.message.id);
+        p.reject(hubErr);
+      }
       return;
     }
     this.stats.batches += 1;
@@ -156,8 +162,10 @@ export class MessageWriter {
         this.stats.messages += 1;
         this.settle(p, p.message);
       } else if (outcome.status === 'duplicate') {
-        // A retried clientMessageId: answer with the first message, announce nothing new.
-        p.resolve(outcome.existing);
+        // A retried clientMessageId: answer with the first message. It is announced now only
+        // if its own insert ended without a known outcome (so nobody has seen it yet).
+        if (this.uncertain.delete(outcome.existing.id)) this.settle(p, outcome.existing);
+        else p.resolve(outcome.existing);
       } else if (p.attempts >= MAX_SEQ_RETRIES) {
         p.reject(new HubError('CONFLICT', 'could not order the message after several attempts; send it again'));
       } else {
@@ -168,6 +176,14 @@ export class MessageWriter {
       }
     });
     this.queue.unshift(...retries);
+  }
+
+  private remember(id: string): void {
+    if (this.uncertain.size >= 10_000) {
+      const oldest = this.uncertain.values().next().value;
+      if (oldest !== undefined) this.uncertain.delete(oldest);
+    }
+    this.uncertain.add(id);
   }
 
   private settle(p: Pending, stored: StoredMessage): void {

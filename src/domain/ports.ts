@@ -16,6 +16,8 @@ export interface ConversationStore {
   findById(id: string): Promise<Conversation | null>;
   /** Adds the participant if absent and records the join; `firstJoin` is true only once per participant. */
   recordJoin(id: string, participant: Participant): Promise<{ conversation: Conversation; firstJoin: boolean } | null>;
+  /** Undoes a first join whose announcement could not be stored, so the next join announces it. */
+  unrecordJoin(id: string, participantId: string): Promise<void>;
   /** Moves a queued conversation to active; no-op otherwise. */
   activate(id: string): Promise<void>;
   /** Ends the conversation; null when it was already ended (or unknown). */

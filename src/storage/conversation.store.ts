@@ -67,6 +67,10 @@ export class MongoConversationStore implements ConversationStore {
     });
   }
 
+  async unrecordJoin(id: string, participantId: string): Promise<void> {
+    await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: id }, { $pull: { joined: participantId } }));
+  }
+
   async activate(id: string): Promise<void> {
     await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: id, status: 'queued' }, { $set: { status: 'active' } }));
   }

@@ -11,6 +11,8 @@ class MemoryMessageStore implements MessageStore {
   batches: number[] = [];
   delayMs = 2;
   failNext = false;
+  /** Store the next batch but answer as if the insert timed out (outcome unknown to the writer). */
+  landButFailNext = false;
   /** Message ids whose first insert collides on seq, as if another process took it. */
   readonly collideOnce = new Set<string>();
 
@@ -19,6 +21,11 @@ class MemoryMessageStore implements MessageStore {
     if (this.failNext) {
       this.failNext = false;
       throw new HubError('UNAVAILABLE', 'down');
+    }
+    if (this.landButFailNext) {
+      this.landButFailNext = false;
+      this.docs.push(...messages);
+      throw new HubError('UNAVAILABLE', 'the database did not answer in time');
     }
     this.batches.push(messages.length);
     return messages.map((m): InsertOutcome => {
@@ -130,6 +137,23 @@ describe('MessageWriter (unit)', () => {
     expect((await refusal(writer.write(message('f')))).code).to.equal('UNAVAILABLE');
     const after = await writer.write(message('f'));
     expect(after.seq).to.be.greaterThan(ok.seq);
+  });
+
+  it('announces a message whose timed-out insert did land, once, when the client retries it', async () => {
+    const store = new MemoryMessageStore();
+    const writer = new MessageWriter(store, log);
+    const announced: string[] = [];
+    writer.observe((m) => announced.push(m.id));
+    store.landButFailNext = true;
+    const original = message('u', 'p:retry-me');
+    expect((await refusal(writer.write(original))).code).to.equal('UNAVAILABLE');
+    expect(announced).to.deep.equal([]);
+    const retried = await writer.write(message('u', 'p:retry-me'));
+    expect(retried.id).to.equal(original.id);
+    expect(announced).to.deep.equal([original.id]);
+    await writer.write(message('u', 'p:retry-me'));
+    expect(announced, 'a second retry announces nothing').to.deep.equal([original.id]);
+    expect(store.docs).to.have.length(1);
   });
 
   it('sheds load instead of queueing without bound, and never acks a message that waited too long', async () => {

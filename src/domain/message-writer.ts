@@ -54,6 +54,8 @@ export class MessageWriter {
   private readonly uncertain = new Set<string>();
   private readonly options: WriterOptions;
   readonly stats: WriterStats = { batches: 0, messages: 0, shed: 0 };
+  /** Recent insert rate in messages per second (moving average over batches); 0 until measured. */
+  private rate = 0;
 
   constructor(
     private readonly store: MessageStore,
@@ -70,7 +72,10 @@ export class MessageWriter {
 
   /** Assigns the next seq of the message's conversation, stores it, and resolves with the stored message. */
   write(message: Omit<StoredMessage, 'seq'>, onStored?: (stored: StoredMessage) => void): Promise<StoredMessage> {
-    if (this.queue.length >= this.options.maxQueued) {
+    // Refuse at once what could not be stored in time anyway, rather than after a long wait:
+    // accepted messages then see a short queue even under overload.
+    const expectedWaitMs = this.rate > 0 ? (this.queue.length / this.rate) * 1000 : 0;
+    if (this.queue.length >= this.options.maxQueued || expectedWaitMs > this.options.maxWaitMs / 2) {
       this.stats.shed += 1;
       return Promise.reject(new HubError('UNAVAILABLE', 'the hub is overloaded; try again shortly'));
     }
@@ -141,8 +146,14 @@ export class MessageWriter {
 
   private async flush(batch: Pending[]): Promise<void> {
     let outcomes;
+    const started = Date.now();
     try {
       outcomes = await this.store.insertBatch(batch.map((p) => p.message));
+      // Only full-ish batches say what the store can take; small ones measure round trips.
+      if (batch.length >= 50) {
+        const measured = (batch.length * 1000) / Math.max(1, Date.now() - started);
+        this.rate = this.rate === 0 ? measured : 0.7 * this.rate + 0.3 * measured;
+      }
     } catch (err) {
       const hubErr = toHubError(err);
       if (hubErr.code === 'INTERNAL') this.log.error({ err }, 'message batch insert failed');

@@ -156,6 +156,24 @@ describe('MessageWriter (unit)', () => {
     expect(store.docs).to.have.length(1);
   });
 
+  it('refuses at once what its measured insert rate could not store in time', async () => {
+    const store = new MemoryMessageStore();
+    store.delayMs = 100; // 100 messages per 100 ms = about 1,000 messages per second
+    const writer = new MessageWriter(store, log, { maxBatch: 100, maxWaitMs: 400 });
+    await Promise.all(Array.from({ length: 100 }, () => writer.write(message('w'))));
+    const first = writer.write(message('w')); // in flight
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    const attempts = Array.from({ length: 400 }, () => writer.write(message('w')).then(() => 'ok', (err: HubError) => err.code));
+    const outcomes = await Promise.all(attempts);
+    await first;
+    // About 200 ms of queue (half of maxWaitMs) is admitted; the rest is refused without waiting.
+    const ok = outcomes.filter((o) => o === 'ok').length;
+    expect(ok).to.be.within(150, 260);
+    expect(outcomes.filter((o) => o === 'UNAVAILABLE')).to.have.length(400 - ok);
+    expect(Date.now() - started).to.be.lessThan(1000);
+  });
+
   it('sheds load instead of queueing without bound, and never acks a message that waited too long', async () => {
     const store = new MemoryMessageStore();
     store.delayMs = 150;

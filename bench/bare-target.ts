@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BenchSocket } from './bench-events.js';
-import type { BenchTarget, IdleSocketPlan } from './bench-target.js';
+import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
 import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, progress } from './client-util.js';
 import type { ArrivalRouter, Endpoint } from './load-runner.js';
 
@@ -70,12 +70,18 @@ export class BareTarget implements BenchTarget {
     return endpoints;
   }
 
-  async prepareIdle(count: number): Promise<IdleSocketPlan[]> {
+  /** The hub's idle shape with rooms for conversations: per room, `customerTabs` + `agentTabs` sockets. */
+  async prepareIdle(shape: IdleShape): Promise<IdleSocketPlan[]> {
     const plans: IdleSocketPlan[] = [];
-    for (let i = 0; i + 1 < count; i += 2) {
+    for (let i = 0; i < shape.conversations; i += 1) {
       const room = randomUUID();
-      const plan: IdleSocketPlan = { connect: () => this.connect(), join: (s) => this.join(s, room) };
-      plans.push(plan, plan);
+      const tabs = (role: 'customer' | 'agent', count: number): void => {
+        for (let tab = 0; tab < count; tab += 1) {
+          plans.push({ first: tab === 0, role, connect: () => this.connect(), join: (s) => this.join(s, room) });
+        }
+      };
+      tabs('customer', shape.customerTabs);
+      tabs('agent', shape.agentTabs);
     }
     return plans;
   }

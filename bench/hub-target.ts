@@ -1,5 +1,5 @@
 import type { BenchSocket } from './bench-events.js';
-import type { BenchTarget, IdleSocketPlan } from './bench-target.js';
+import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
 import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, postJson, progress } from './client-util.js';
 import type { ArrivalRouter, Endpoint } from './load-runner.js';
 
@@ -104,32 +104,53 @@ export class HubTarget implements BenchTarget {
     return endpoints;
   }
 
-  async prepareIdle(count: number, deadline: number): Promise<IdleSocketPlan[]> {
-    const conversations = Math.floor(count / 2);
-    progress(`hub idle: creating ${conversations} conversations via POST /api/customer/init (concurrency 50)…`);
+  /**
+   * One conversation per `shape.conversations` (POST /api/customer/init) and one agent each
+   * (`idle-agent-<i>`, token from POST /api/agents/token); the customer gets `customerTabs`
+   * sockets and the agent `agentTabs`, the first of each marked as the participant's first join.
+   */
+  async prepareIdle(shape: IdleShape, deadline: number): Promise<IdleSocketPlan[]> {
+    const { conversations } = shape;
+    progress(
+      `hub idle: creating ${conversations} conversations (POST /api/customer/init) and ${conversations} agent tokens (POST /api/agents/token), concurrency 50…`,
+    );
     const step = Math.max(1, Math.floor(conversations / 5));
     const results = await mapLimit(
       Array.from({ length: conversations }, (_, i) => i),
       50,
-      () => this.init('idle'),
+      async (i) => {
+        const conv = await this.init('idle');
+        const agentId = `idle-agent-${i}`;
+        const agentName = `Idle Agent ${i}`;
+        return { conv, agentId, agentName, agentToken: await this.agentToken(agentId, agentName) };
+      },
       (done) => {
-        if (done % step === 0 && done < conversations) progress(`hub idle: ${done}/${conversations} conversations created`);
+        if (done % step === 0 && done < conversations) progress(`hub idle: ${done}/${conversations} conversations prepared`);
       },
       { deadline },
     );
     const failures = failureSummary(results);
-    if (failures) progress(`hub idle: some inits failed: ${failures}`);
-    const agentId = 'bench-idle-agent';
-    const agentName = 'Idle Agent';
-    const agentToken = await this.agentToken(agentId, agentName);
+    if (failures) progress(`hub idle: some conversations could not be prepared: ${failures}`);
     const plans: IdleSocketPlan[] = [];
     for (const r of results) {
       if (r.status !== 'fulfilled') continue;
-      const conv = r.value;
-      plans.push(
-        { connect: () => this.connect(conv.customerToken), join: (s) => this.join(s, conv.conversationId, conv.customerId, conv.customerName) },
-        { connect: () => this.connect(agentToken), join: (s) => this.join(s, conv.conversationId, agentId, agentName) },
-      );
+      const { conv, agentId, agentName, agentToken } = r.value;
+      for (let tab = 0; tab < shape.customerTabs; tab += 1) {
+        plans.push({
+          first: tab === 0,
+          role: 'customer',
+          connect: () => this.connect(conv.customerToken),
+          join: (s) => this.join(s, conv.conversationId, conv.customerId, conv.customerName),
+        });
+      }
+      for (let tab = 0; tab < shape.agentTabs; tab += 1) {
+        plans.push({
+          first: tab === 0,
+          role: 'agent',
+          connect: () => this.connect(agentToken),
+          join: (s) => this.join(s, conv.conversationId, agentId, agentName),
+        });
+      }
     }
     return plans;
   }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { BenchSocket } from './bench-events.js';
-import type { BenchTarget, IdleSocketPlan } from './bench-target.js';
+import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
 import { closeSockets, failureSummary, mapLimit, progress, sleep } from './client-util.js';
 import { readProcMemory } from './proc-probe.js';
 import { fmt, kib, mib } from './stats.js';
@@ -11,8 +11,17 @@ export interface MemoryPoint {
   heap: number | undefined;
 }
 
+/** One pass of joins: participants' first joins, or their further tabs. */
+export interface JoinPass {
+  asked: number;
+  joined: number;
+  seconds: number;
+  failures: string;
+}
+
 export interface IdleResult {
   target: string;
+  shape: IdleShape;
   requested: number;
   connected: number;
   joined: number;
@@ -20,6 +29,10 @@ export interface IdleResult {
   joinFailures: string;
   connectSeconds: number;
   joinSeconds: number;
+  /** Each participant's first socket (hub: the joins that write to the database). */
+  firstJoins: JoinPass;
+  /** The further tabs of participants already joined (hub: rejoins, no database write). */
+  tabJoins: JoinPass;
   before: MemoryPoint;
   afterConnect: MemoryPoint;
   afterJoin: MemoryPoint;
@@ -34,12 +47,33 @@ export interface IdleBudget {
   /** For creating what the sockets will join (hub: conversations). */
   prepareMs: number;
   connectMs: number;
+  /** For all joins together: first joins, then tabs with what is left. */
   joinMs: number;
 }
 
+/**
+ * Spreads `sockets` over `conversations` conversations, half customer tabs and half agent tabs
+ * each; with fewer than two sockets per conversation, one conversation per customer/agent pair.
+ * Sockets that do not fill a whole conversation are left out.
+ */
+export function idleShape(sockets: number, conversations: number): IdleShape {
+  const rooms = Math.max(0, Math.min(conversations, Math.floor(sockets / 2)));
+  const tabs = rooms > 0 ? Math.floor(sockets / (2 * rooms)) : 0;
+  return { conversations: rooms, customerTabs: tabs, agentTabs: tabs, sockets: rooms * 2 * tabs };
+}
+
+/** E.g. "10,000 sockets = 500 conversations × (10 customer tabs + 10 agent tabs)". */
+export function describeShape(shape: IdleShape, unit = 'conversations'): string {
+  return `${fmt(shape.sockets)} sockets = ${fmt(shape.conversations)} ${unit} × (${shape.customerTabs} customer tab${shape.customerTabs === 1 ? '' : 's'} + ${shape.agentTabs} agent tab${shape.agentTabs === 1 ? '' : 's'})`;
+}
+
 const CONNECT_CONCURRENCY = 200;
-/** Joins touch the hub's database, so fewer run at once than connects. */
-const JOIN_CONCURRENCY = 20;
+/** First joins touch the hub's database, so fewer run at once than connects. */
+const FIRST_JOIN_CONCURRENCY = 20;
+/** Further tabs of a joined participant cost the hub no database write. */
+const TAB_JOIN_CONCURRENCY = 100;
+/** A progress line about every this many joins (more often when a pass is shorter). */
+const JOIN_PROGRESS_EVERY = 2000;
 const SETTLE_MS = 3000;
 /** Give up early when a step is clearly failing (the server cannot keep up): after this many, at this failure ratio. */
 const GIVE_UP_AFTER = 100;
@@ -66,11 +100,17 @@ function describe(point: MemoryPoint): string {
 }
 
 /** Runs `step` over `items` within a time budget, giving up early when almost everything fails. */
-async function bounded<T>(items: readonly T[], concurrency: number, budgetMs: number, label: string, step: (item: T) => Promise<void>) {
+async function bounded<T>(
+  items: readonly T[],
+  concurrency: number,
+  budgetMs: number,
+  label: string,
+  step: (item: T) => Promise<void>,
+  every = Math.max(1, Math.floor(items.length / 5)),
+) {
   let attempted = 0;
   let failed = 0;
   const started = performance.now();
-  const every = Math.max(1, Math.floor(items.length / 5));
   const results = await mapLimit(
     items,
     concurrency,
@@ -96,8 +136,9 @@ async function bounded<T>(items: readonly T[], concurrency: number, budgetMs: nu
  * Connects `count` sockets, then joins them, and measures what they cost the server after
  * each step. Connect and join are separate so a slow join path still yields the connected figure.
  */
-export async function runIdle(target: BenchTarget, count: number, budget: IdleBudget): Promise<IdleResult> {
-  const plans = await target.prepareIdle(count, performance.now() + budget.prepareMs);
+export async function runIdle(target: BenchTarget, shape: IdleShape, budget: IdleBudget): Promise<IdleResult> {
+  progress(`${target.name} idle: ${describeShape(shape, target.name === 'bare' ? 'rooms' : 'conversations')}`);
+  const plans = await target.prepareIdle(shape, performance.now() + budget.prepareMs);
   await sleep(1000);
   const before = await measure(target);
   progress(`${target.name} idle: before connecting: ${describe(before)}`);
@@ -113,14 +154,41 @@ export async function runIdle(target: BenchTarget, count: number, budget: IdleBu
     await sleep(SETTLE_MS);
     const afterConnect = await measure(target);
 
-    const joinLabel = `${target.name} idle join`;
-    progress(`${joinLabel}: ${connected.length} sockets (concurrency ${JOIN_CONCURRENCY}, budget ${budget.joinMs / 1000} s)…`);
+    // Each participant's first socket joins first (on the hub, those are the database writes:
+    // customers before agents, so one conversation's two first joins do not race); then the tabs.
+    const joinStarted = performance.now();
+    const joinDeadline = joinStarted + budget.joinMs;
     let joined = 0;
-    const j = await bounded(connected, JOIN_CONCURRENCY, budget.joinMs, joinLabel, async ({ socket, plan }) => {
-      await plan.join(socket);
-      joined += 1;
-    });
-    progress(`${joinLabel}: ${joined}/${connected.length} in ${fmt(j.seconds, 1)} s${j.failures ? `; failures: ${j.failures}` : ''}`);
+    const pass = async (label: string, items: typeof connected, concurrency: number): Promise<JoinPass> => {
+      const remainingMs = Math.max(0, joinDeadline - performance.now());
+      const every = Math.max(1, Math.min(JOIN_PROGRESS_EVERY, Math.floor(items.length / 4)));
+      progress(`${label}: ${fmt(items.length)} sockets (concurrency ${concurrency}, ${fmt(remainingMs / 1000, 1)} s of the join budget left)…`);
+      let passJoined = 0;
+      const r = await bounded(
+        items,
+        concurrency,
+        remainingMs,
+        label,
+        async ({ socket, plan }) => {
+          await plan.join(socket);
+          passJoined += 1;
+          joined += 1;
+        },
+        every,
+      );
+      progress(`${label}: ${fmt(passJoined)}/${fmt(items.length)} in ${fmt(r.seconds, 1)} s${r.failures ? `; failures: ${r.failures}` : ''}`);
+      return { asked: items.length, joined: passJoined, seconds: r.seconds, failures: r.failures };
+    };
+    const firsts = [...connected.filter((c) => c.plan.first && c.plan.role === 'customer'), ...connected.filter((c) => c.plan.first && c.plan.role === 'agent')];
+    const tabs = connected.filter((c) => !c.plan.first);
+    const firstJoins = await pass(`${target.name} idle join, first sockets`, firsts, FIRST_JOIN_CONCURRENCY);
+    const tabJoins = await pass(`${target.name} idle join, further tabs`, tabs, TAB_JOIN_CONCURRENCY);
+    const joinSeconds = (performance.now() - joinStarted) / 1000;
+    const joinFailures = [firstJoins.failures && `first: ${firstJoins.failures}`, tabJoins.failures && `tabs: ${tabJoins.failures}`].filter(Boolean).join('; ');
+    progress(
+      `${target.name} idle join: ${fmt(joined)}/${fmt(connected.length)} in ${fmt(joinSeconds, 1)} s ` +
+        `(first sockets ${fmt(firstJoins.joined)} in ${fmt(firstJoins.seconds, 1)} s, further tabs ${fmt(tabJoins.joined)} in ${fmt(tabJoins.seconds, 1)} s)`,
+    );
     await sleep(SETTLE_MS);
     const afterJoin = await measure(target);
     const serverCounted = await target.connectedSockets();
@@ -139,13 +207,16 @@ export async function runIdle(target: BenchTarget, count: number, budget: IdleBu
     );
     return {
       target: target.name,
+      shape,
       requested: plans.length,
       connected: connected.length,
       joined,
       connectFailures: c.failures,
-      joinFailures: j.failures,
+      joinFailures,
       connectSeconds: c.seconds,
-      joinSeconds: j.seconds,
+      joinSeconds,
+      firstJoins,
+      tabJoins,
       before,
       afterConnect,
       afterJoin,

@@ -1,4 +1,5 @@
-import type { IdleResult } from './idle-runner.js';
+import type { IdleShape } from './bench-target.js';
+import { describeShape, type IdleResult } from './idle-runner.js';
 import type { PhaseResult } from './load-runner.js';
 import type { ChildLogReport } from './child-runner.js';
 import type { ProcMemory } from './proc-probe.js';
@@ -12,6 +13,8 @@ export interface BenchReport {
   pairs: number;
   hubLoad: PhaseResult[];
   bareLoad: PhaseResult[];
+  /** How the idle sockets were spread over conversations (bare: rooms) and tabs. */
+  idleShape?: IdleShape | undefined;
   hubIdle?: IdleResult | undefined;
   bareIdle?: IdleResult | undefined;
   store?: StoreRateResult | undefined;
@@ -20,6 +23,8 @@ export interface BenchReport {
   /** Messages the hub says it stored (hub_messages_stored_total) by the end of the load stage. */
   hubStored?: number | undefined;
   memory: Record<string, ProcMemory | undefined>;
+  /** The local document store the bench started, if any (undefined with MONGODB_URI). */
+  storeKind?: 'mongod' | 'ferretdb' | undefined;
   hubLogs: ChildLogReport[];
 }
 
@@ -58,7 +63,7 @@ function idleRows(r: IdleResult | undefined, name: string): string[] {
   return [
     name,
     `${fmt(r.joined)}/${fmt(r.connected)}/${fmt(r.requested)}`,
-    `${fmt(r.connectSeconds, 1)}/${fmt(r.joinSeconds, 1)}`,
+    `${fmt(r.connectSeconds, 1)}/${fmt(r.joinSeconds, 1)} (${fmt(r.firstJoins.seconds, 1)} + ${fmt(r.tabJoins.seconds, 1)})`,
     trio(r.before.rss, r.afterConnect.rss, r.afterJoin.rss),
     trio(r.before.heap, r.afterConnect.heap, r.afterJoin.heap),
     kib(r.connectedPerSocket.rss),
@@ -94,14 +99,31 @@ export function printReport(report: BenchReport): void {
 
   const hi = report.hubIdle;
   const bi = report.bareIdle;
-  out.push('', '=== Idle sockets on fresh server processes (hub: fresh database); memory before → connected → joined ===');
+  const shape = report.idleShape ?? hi?.shape ?? bi?.shape;
+  out.push(
+    '',
+    `=== Idle sockets on fresh server processes (hub: fresh database): ${shape ? describeShape(shape) : 'not run'}; memory before → connected → joined ===`,
+  );
   out.push(
     formatTable(
-      ['target', 'joined/connected/asked', 'connect/join s', 'RSS', 'heap used', 'RSS/conn', 'heap/conn', 'RSS/joined', 'heap/joined'],
+      ['target', 'joined/connected/asked', 'connect/join s (first + tabs)', 'RSS', 'heap used', 'RSS/conn', 'heap/conn', 'RSS/joined', 'heap/joined'],
       [idleRows(hi, 'hub'), idleRows(bi, 'bare')],
     ),
   );
   out.push('(…/conn = per connected socket before joining; …/joined = that plus the join increment per joined socket)');
+  out.push(
+    '(bare: the same shape with rooms for conversations; "first" = each participant\'s first socket, on the hub its first join, which writes to the database; ' +
+      '"tabs" = its further sockets, rejoins without a database write)',
+  );
+  for (const r of [hi, bi]) {
+    if (!r) continue;
+    out.push(
+      `${r.target} joins: first sockets ${fmt(r.firstJoins.joined)}/${fmt(r.firstJoins.asked)} in ${fmt(r.firstJoins.seconds, 1)} s` +
+        ` (${fmt(r.firstJoins.seconds > 0 ? r.firstJoins.joined / r.firstJoins.seconds : undefined)}/s), ` +
+        `further tabs ${fmt(r.tabJoins.joined)}/${fmt(r.tabJoins.asked)} in ${fmt(r.tabJoins.seconds, 1)} s` +
+        ` (${fmt(r.tabJoins.seconds > 0 ? r.tabJoins.joined / r.tabJoins.seconds : undefined)}/s)`,
+    );
+  }
   for (const r of [hi, bi]) {
     if (r?.connectFailures) out.push(`${r.target} connect failures: ${r.connectFailures}`);
     if (r?.joinFailures) out.push(`${r.target} join failures: ${r.joinFailures}`);
@@ -119,6 +141,12 @@ export function printReport(report: BenchReport): void {
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);
 
   out.push('', '=== Document store ===');
+  if (report.storeKind === 'ferretdb') {
+    out.push(
+      'FerretDB 1.24/SQLite pushes down only {_id} finds; updates and other queries scan the collection, so per-operation cost grows with data size; ' +
+        'a real mongod with the hub\'s indexes does not have this limit.',
+    );
+  }
   const counts = report.storeCounts;
   if (counts) {
     out.push(

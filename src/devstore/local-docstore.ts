@@ -27,7 +27,8 @@ function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
-async function freePort(): Promise<number> {
+/** Picks a free TCP port on 127.0.0.1 by binding port 0 and releasing it. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -35,7 +36,7 @@ async function freePort(): Promise<number> {
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
     });
   });
 }

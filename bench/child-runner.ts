@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { sleep } from './client-util.js';
 
 /** Warn/error log lines a child printed (pino JSON levels 40+ or any stderr line). */
@@ -21,20 +20,6 @@ export interface RunningChild {
   stop(graceMs?: number): Promise<boolean>;
   /** Synchronous last resort for crash paths. */
   killNow(): void;
-}
-
-/** Picks a free TCP port on 127.0.0.1 by binding port 0 and releasing it. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
 }
 
 const MAX_TAIL = 40;

@@ -68,8 +68,12 @@ export function describeShape(shape: IdleShape, unit = 'conversations'): string 
 }
 
 const CONNECT_CONCURRENCY = 200;
-/** First joins touch the hub's database, so fewer run at once than connects. */
-const FIRST_JOIN_CONCURRENCY = 20;
+/**
+ * First joins write to the hub's database (and announce the join, another write). A store that
+ * serialises writes gains nothing from more in flight, only longer queues: past the hub's database
+ * deadline (4 s) or its writer's (2 s), joins and join announcements fail. So only a few at once.
+ */
+const FIRST_JOIN_CONCURRENCY = 5;
 /** Further tabs of a joined participant cost the hub no database write. */
 const TAB_JOIN_CONCURRENCY = 100;
 /** A progress line about every this many joins (more often when a pass is shorter). */

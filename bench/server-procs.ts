@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { freePort, startNodeChild, type RunningChild } from './child-runner.js';
+import { freePort } from '../src/devstore/local-docstore.js';
+import { startNodeChild, type RunningChild } from './child-runner.js';
 import { progress, waitForHttp200 } from './client-util.js';
 import { mib } from './stats.js';
 import { readProcMemory } from './proc-probe.js';

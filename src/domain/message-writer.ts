@@ -29,16 +29,19 @@ export interface WriterOptions {
   maxWaitMs: number;
   /** How many conversations' sequence counters are remembered. */
   maxCounters: number;
+  /** Inserts in flight at once; their results are still announced in batch order. */
+  maxInFlight: number;
 }
 
-const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2000, maxCounters: 100_000 };
+const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2000, maxCounters: 100_000, maxInFlight: 2 };
 const MAX_SEQ_RETRIES = 5;
 
 /**
  * Group commit for messages: everything accepted while one insert is in flight goes
  * into the next insert, across conversations, so throughput is bounded by the
  * store's batch rate rather than by round trips. Exactly one insert is in flight at
- * a time, which keeps each conversation's messages stored and announced in seq order.
+ * a time per pipeline slot (two by default); batches are announced strictly in the order
+ * they were taken, so each conversation's messages reach clients in seq order.
  *
  * Sequence numbers are a hybrid logical clock: max(previous + 1, now in µs). They
  * increase per conversation across restarts without reading the database, and
@@ -47,7 +50,11 @@ const MAX_SEQ_RETRIES = 5;
  */
 export class MessageWriter {
   private queue: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
+  private scheduled = false;
+  /** Settles when the most recently launched batch has been announced (or refused). */
+  private lastAnnounced: Promise<void> = Promise.resolve();
+  private lastCompletionAt = 0;
   private readonly counters = new Map<string, number>();
   private readonly observers: Array<(stored: StoredMessage) => void> = [];
   /** Ids of messages whose insert failed without a known outcome: they may be stored yet never announced. */
@@ -93,7 +100,7 @@ export class MessageWriter {
 
   /** Resolves once everything queued so far has been written or failed. */
   async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.flushing) {
+    while (this.queue.length > 0 || this.inFlight > 0 || this.scheduled) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -110,21 +117,29 @@ export class MessageWriter {
   }
 
   private schedule(): void {
-    if (this.flushing) return;
-    this.flushing = true;
-    // Let the current tick's messages join the first batch.
-    setImmediate(() => void this.flushLoop());
+    if (this.scheduled || this.inFlight >= this.options.maxInFlight) return;
+    this.scheduled = true;
+    // Let the current tick's messages join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.launch();
+    });
   }
 
-  private async flushLoop(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.takeBatch();
-        if (batch.length > 0) await this.flush(batch);
-      }
-    } finally {
-      this.flushing = false;
-      if (this.queue.length > 0) this.schedule();
+  private launch(): void {
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) continue;
+      this.inFlight += 1;
+      const previous = this.lastAnnounced;
+      const done = this.flush(batch, previous).finally(() => {
+        this.inFlight -= 1;
+        if (this.queue.length > 0) this.schedule();
+      });
+      this.lastAnnounced = done.then(
+        () => undefined,
+        () => undefined,
+      );
     }
   }
 
@@ -144,17 +159,22 @@ export class MessageWriter {
     return batch;
   }
 
-  private async flush(batch: Pending[]): Promise<void> {
+  /** Inserts a batch, then waits for the previous batch's announcements before making its own. */
+  private async flush(batch: Pending[], previous: Promise<void>): Promise<void> {
     let outcomes;
     const started = Date.now();
     try {
       outcomes = await this.store.insertBatch(batch.map((p) => p.message));
       // Only full-ish batches say what the store can take; small ones measure round trips.
+      // Under load completions are back to back, so their spacing is the store's pace.
+      const now = Date.now();
       if (batch.length >= 50) {
-        const measured = (batch.length * 1000) / Math.max(1, Date.now() - started);
+        const measured = (batch.length * 1000) / Math.max(1, now - Math.max(started, this.lastCompletionAt));
         this.rate = this.rate === 0 ? measured : 0.7 * this.rate + 0.3 * measured;
       }
+      this.lastCompletionAt = now;
     } catch (err) {
+      await previous;
       const hubErr = toHubError(err);
       if (hubErr.code === 'INTERNAL') this.log.error({ err }, 'message batch insert failed');
       else this.log.warn({ code: hubErr.code, size: batch.length }, 'message batch not stored');
@@ -165,6 +185,7 @@ export class MessageWriter {
       }
       return;
     }
+    await previous;
     this.stats.batches += 1;
     const retries: Pending[] = [];
     batch.forEach((p, i) => {

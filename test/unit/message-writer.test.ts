@@ -10,6 +10,8 @@ class MemoryMessageStore implements MessageStore {
   readonly docs: StoredMessage[] = [];
   batches: number[] = [];
   delayMs = 2;
+  /** Delays for the next batches, in order (then delayMs). */
+  readonly delays: number[] = [];
   failNext = false;
   /** Store the next batch but answer as if the insert timed out (outcome unknown to the writer). */
   landButFailNext = false;
@@ -17,7 +19,7 @@ class MemoryMessageStore implements MessageStore {
   readonly collideOnce = new Set<string>();
 
   async insertBatch(messages: StoredMessage[]): Promise<InsertOutcome[]> {
-    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    await new Promise((resolve) => setTimeout(resolve, this.delays.shift() ?? this.delayMs));
     if (this.failNext) {
       this.failNext = false;
       throw new HubError('UNAVAILABLE', 'down');
@@ -100,6 +102,20 @@ describe('MessageWriter (unit)', () => {
     expect(after.seq).to.be.greaterThan(Math.max(...before.map((m) => m.seq)));
   });
 
+  it('announces batches in the order they were taken even when a later insert finishes first', async () => {
+    const store = new MemoryMessageStore();
+    store.delays.push(80, 5);
+    const writer = new MessageWriter(store, log, { maxInFlight: 2 });
+    const announced: number[] = [];
+    const first = writer.write(message('p'), (s) => announced.push(s.seq));
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the first insert is in flight
+    const second = writer.write(message('p'), (s) => announced.push(s.seq));
+    const [a, b] = await Promise.all([first, second]);
+    expect(store.batches).to.deep.equal([1, 1]);
+    expect(announced).to.deep.equal([a.seq, b.seq]);
+    expect(b.seq).to.be.greaterThan(a.seq);
+  });
+
   it('groups messages of many conversations into few inserts', async () => {
     const store = new MemoryMessageStore();
     const writer = new MessageWriter(store, log);
@@ -177,7 +193,7 @@ describe('MessageWriter (unit)', () => {
   it('sheds load instead of queueing without bound, and never acks a message that waited too long', async () => {
     const store = new MemoryMessageStore();
     store.delayMs = 150;
-    const writer = new MessageWriter(store, log, { maxQueued: 5, maxWaitMs: 100 });
+    const writer = new MessageWriter(store, log, { maxQueued: 5, maxWaitMs: 100, maxInFlight: 1 });
     const first = writer.write(message('g'));
     await new Promise((resolve) => setTimeout(resolve, 10)); // first is now in flight
     const waiting = Array.from({ length: 5 }, () => writer.write(message('g')));

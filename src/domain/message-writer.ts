@@ -37,11 +37,11 @@ const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2
 const MAX_SEQ_RETRIES = 5;
 
 /**
- * Group commit for messages: everything accepted while one insert is in flight goes
- * into the next insert, across conversations, so throughput is bounded by the
- * store's batch rate rather than by round trips. Exactly one insert is in flight at
- * a time per pipeline slot (two by default); batches are announced strictly in the order
- * they were taken, so each conversation's messages reach clients in seq order.
+ * Group commit for messages: everything accepted while inserts are in flight goes into
+ * the next insert, across conversations, so throughput is bounded by the store's batch
+ * rate rather than by round trips. Up to `maxInFlight` inserts overlap (two by default);
+ * batches are announced strictly in the order they were taken, so each conversation's
+ * messages reach clients in seq order.
  *
  * Sequence numbers are a hybrid logical clock: max(previous + 1, now in µs). They
  * increase per conversation across restarts without reading the database, and

@@ -19,6 +19,17 @@ async function main(): Promise<void> {
   if (!uri) {
     docstore = await startLocalDocstore({ dataDir: config.dataDir, progress: (line) => log.info(line) });
     uri = docstore.uri;
+    // Never leave the store running behind a hub that died without a clean shutdown.
+    const storePid = docstore.pid;
+    process.once('exit', () => {
+      if (storePid) {
+        try {
+          process.kill(storePid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+    });
     log.info(
       { kind: docstore.kind, uri, dataDir: docstore.dataDir },
       `no MONGODB_URI: started a local document store (${docstore.kind === 'mongod' ? 'mongod' : 'FerretDB with SQLite'}); data lives in ${docstore.dataDir}`,

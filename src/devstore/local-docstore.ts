@@ -9,6 +9,8 @@ export interface LocalDocstore {
   uri: string;
   port: number;
   dataDir: string;
+  /** The server's process id, so an exiting parent can end it synchronously. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -121,12 +123,12 @@ export async function startLocalDocstore(options: LocalDocstoreOptions): Promise
     mkdirSync(dataDir, { recursive: true });
     const child = spawn('mongod', ['--dbpath', dataDir, '--port', String(port), '--bind_ip', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     await waitForLine(child, /Waiting for connections/, 60_000, 'mongod');
-    return { kind: 'mongod', uri: `mongodb://127.0.0.1:${port}/chathub`, port, dataDir, stop: stopper(child) };
+    return { kind: 'mongod', uri: `mongodb://127.0.0.1:${port}/chathub`, port, dataDir, pid: child.pid, stop: stopper(child) };
   }
   const bin = ensureDocstoreBuilt(progress);
   const dataDir = join(options.dataDir, 'docstore');
   mkdirSync(dataDir, { recursive: true });
   const child = spawn(bin, ['-listen', `127.0.0.1:${port}`, '-data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForLine(child, /docstore listening on mongodb:\/\/\S+/, 60_000, 'the local document store');
-  return { kind: 'ferretdb', uri: `mongodb://127.0.0.1:${port}/chathub`, port, dataDir, stop: stopper(child) };
+  return { kind: 'ferretdb', uri: `mongodb://127.0.0.1:${port}/chathub`, port, dataDir, pid: child.pid, stop: stopper(child) };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BenchSocket } from './bench-events.js';
 import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
-import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, progress } from './client-util.js';
+import { connectAndJoin, connectSocket, failureSummary, getText, joinedPair, joinWithAck, mapLimit, progress } from './client-util.js';
 import type { ArrivalRouter, Endpoint } from './load-runner.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -28,15 +28,11 @@ export class BareTarget implements BenchTarget {
     return joinWithAck(socket, (timed, ack) => timed.emit('join', { room }, ack));
   }
 
-  private async joined(room: string): Promise<BenchSocket> {
-    const socket = await this.connect();
-    try {
-      await this.join(socket, room);
-      return socket;
-    } catch (err) {
-      socket.disconnect();
-      throw err;
-    }
+  private joined(room: string): Promise<BenchSocket> {
+    return connectAndJoin(
+      () => this.connect(),
+      (socket) => this.join(socket, room),
+    );
   }
 
   async createPairs(count: number, router: ArrivalRouter, deadline: number): Promise<Endpoint[]> {
@@ -46,14 +42,10 @@ export class BareTarget implements BenchTarget {
       20,
       async (i) => {
         const room = randomUUID();
-        const customer = await this.joined(room);
-        let agent: BenchSocket;
-        try {
-          agent = await this.joined(room);
-        } catch (err) {
-          customer.disconnect();
-          throw err;
-        }
+        const [customer, agent] = await joinedPair(
+          () => this.joined(room),
+          () => this.joined(room),
+        );
         router.attach(customer);
         router.attach(agent);
         // Same participant shapes as the hub pairs, so payload sizes match.

@@ -136,6 +136,29 @@ export function joinWithAck(socket: BenchSocket, emit: (timed: ReturnType<BenchS
 }
 
 /** Disconnects every socket (client side closes, so the servers see clean disconnects). */
+/** Connects and joins; a socket whose join fails is disconnected, never leaked. */
+export async function connectAndJoin(connect: () => Promise<BenchSocket>, join: (socket: BenchSocket) => Promise<void>): Promise<BenchSocket> {
+  const socket = await connect();
+  try {
+    await join(socket);
+    return socket;
+  } catch (err) {
+    socket.disconnect();
+    throw err;
+  }
+}
+
+/** Opens the customer's then the agent's joined socket; if the agent's fails, the customer's is closed. */
+export async function joinedPair(openCustomer: () => Promise<BenchSocket>, openAgent: () => Promise<BenchSocket>): Promise<[BenchSocket, BenchSocket]> {
+  const customer = await openCustomer();
+  try {
+    return [customer, await openAgent()];
+  } catch (err) {
+    customer.disconnect();
+    throw err;
+  }
+}
+
 export function closeSockets(sockets: readonly BenchSocket[]): void {
   for (const socket of sockets) socket.disconnect();
 }

@@ -1,6 +1,6 @@
 import type { BenchSocket } from './bench-events.js';
 import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
-import { connectSocket, failureSummary, getText, joinWithAck, mapLimit, postJson, progress } from './client-util.js';
+import { connectAndJoin, connectSocket, failureSummary, getText, joinedPair, joinWithAck, mapLimit, postJson, progress } from './client-util.js';
 import type { ArrivalRouter, Endpoint } from './load-runner.js';
 
 interface InitResponse {
@@ -60,15 +60,11 @@ export class HubTarget implements BenchTarget {
     return joinWithAck(socket, (timed, ack) => timed.emit('joinConversation', { conversationId, id, name }, ack));
   }
 
-  private async joined(token: string, conversationId: string, id: string, name: string): Promise<BenchSocket> {
-    const socket = await this.connect(token);
-    try {
-      await this.join(socket, conversationId, id, name);
-      return socket;
-    } catch (err) {
-      socket.disconnect();
-      throw err;
-    }
+  private joined(token: string, conversationId: string, id: string, name: string): Promise<BenchSocket> {
+    return connectAndJoin(
+      () => this.connect(token),
+      (socket) => this.join(socket, conversationId, id, name),
+    );
   }
 
   async createPairs(count: number, router: ArrivalRouter, deadline: number): Promise<Endpoint[]> {
@@ -81,14 +77,10 @@ export class HubTarget implements BenchTarget {
         const agentId = `bench-agent-${i}`;
         const agentName = `Agent ${i}`;
         const token = await this.agentToken(agentId, agentName);
-        const customer = await this.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName);
-        let agent: BenchSocket;
-        try {
-          agent = await this.joined(token, conv.conversationId, agentId, agentName);
-        } catch (err) {
-          customer.disconnect();
-          throw err;
-        }
+        const [customer, agent] = await joinedPair(
+          () => this.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName),
+          () => this.joined(token, conv.conversationId, agentId, agentName),
+        );
         router.attach(customer);
         router.attach(agent);
         endpoints.push(

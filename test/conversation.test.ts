@@ -186,6 +186,22 @@ describe('Customer Channel API over Socket.IO', function () {
       expect(stored?.['text']).to.equal('Hello, my invoice?');
     });
 
+    it("delivers to the sender's other tabs, but not back to the sending socket", async () => {
+      const customer = await joinedCustomer(hub.url);
+      const cid = customer.init.conversationId;
+      const tab2 = await connect(hub.url, { token: customer.init.token });
+      const info = nextEvent(tab2, 'conversationInfo');
+      expect((await emitAck(tab2, 'joinConversation', { conversationId: cid, id: customer.init.participant.id })).ok).to.equal(true);
+      await info;
+      const echo = record<Msg>(customer.socket, 'messageArrived');
+      const onTab2 = nextEvent<Msg>(tab2, 'messageArrived', (m) => m.text === 'from tab 1');
+      const ack = await emitAck(customer.socket, 'sendMessage', chat(cid, { id: customer.init.participant.id, name: 'J' }, 'from tab 1'));
+      expect(ack.ok).to.equal(true);
+      await onTab2;
+      await sleep(100);
+      expect(echo.filter((m) => m.text === 'from tab 1')).to.have.length(0);
+    });
+
     it('delivers a message with to[] only to the listed participants', async () => {
       const customer = await joinedCustomer(hub.url);
       const cid = customer.init.conversationId;

@@ -77,6 +77,43 @@ describe('durability and database faults', function () {
     }
   });
 
+  it('never doubles a join announcement, even when a join is recorded again', async () => {
+    const uri = store.uri('durability_once');
+    let hub: RunningHub = await startHub(uri);
+    let cid: string;
+    let token: string;
+    let customerId: string;
+    try {
+      const customer = await joinedCustomer(hub.url);
+      cid = customer.init.conversationId;
+      token = customer.init.token;
+      customerId = customer.init.participant.id;
+      await sleep(200);
+      // As if the announcement's outcome had been lost: the join is un-recorded.
+      await hub.db.connection.collection('conversations').updateOne({ _id: cid as never }, { $pull: { joined: customerId } } as never);
+    } finally {
+      closeAllSockets();
+      await hub.close();
+    }
+    hub = await startHub(uri);
+    try {
+      const socket = await connect(hub.url, { token });
+      const seen: Array<Msg & { activityType?: string }> = [];
+      socket.on('messageArrived', (m: Msg & { activityType?: string }) => seen.push(m));
+      const info = nextEvent<{ messages: Array<Msg & { activityType?: string }> }>(socket, 'conversationInfo');
+      expect((await emitAck(socket, 'joinConversation', { conversationId: cid, id: customerId })).ok).to.equal(true);
+      const history = (await info).messages;
+      await sleep(300);
+      const messages = hub.db.connection.collection('messages');
+      expect(await messages.countDocuments({ conversationId: cid, activityType: 'greetings' })).to.equal(1);
+      expect(await messages.countDocuments({ conversationId: cid, activityType: 'participantJoined' })).to.equal(1);
+      expect(history.filter((m) => m.activityType === 'greetings')).to.have.length(1);
+      expect(seen.filter((m) => m.activityType === 'greetings'), 'the stored greeting is not sent again').to.have.length(0);
+    } finally {
+      await hub.close();
+    }
+  });
+
   (canControlStore ? describe : describe.skip)('with the database stopped', () => {
     let hub: RunningHub;
     before(async () => {

@@ -1,29 +1,8 @@
 import { expect } from 'chai';
 import { HistoryCache } from '../../src/domain/history-cache.js';
-import type { StoredMessage } from '../../src/domain/types.js';
+import { storedMessage } from './fixtures.js';
 
-let seq = 0;
-function msg(conversationId: string, extra: Partial<StoredMessage> = {}): StoredMessage {
-  seq += 1;
-  return {
-    id: `h${seq}`,
-    conversationId,
-    seq,
-    type: 'ChatMessage',
-    from: { id: 'agent', name: 'A', role: 'agent' },
-    to: [],
-    audience: ['*'],
-    text: `t${seq}`,
-    refId: '',
-    tag: '',
-    channel: 'web',
-    state: 'DELIVERED',
-    metadata: {},
-    timestamp: new Date(),
-    dedupKey: `h${seq}`,
-    ...extra,
-  };
-}
+const msg = storedMessage;
 
 describe('HistoryCache (unit)', () => {
   it('answers only for conversations it tracks, filtered by visibility', () => {

@@ -4,6 +4,7 @@ import { HubError } from '../../src/contracts/errors.js';
 import { MessageWriter } from '../../src/domain/message-writer.js';
 import type { InsertOutcome, MessageStore } from '../../src/domain/ports.js';
 import type { StoredMessage } from '../../src/domain/types.js';
+import { storedMessage } from './fixtures.js';
 
 /** An in-memory MessageStore that enforces the same unique keys as the real indexes. */
 class MemoryMessageStore implements MessageStore {
@@ -46,26 +47,10 @@ class MemoryMessageStore implements MessageStore {
   }
 }
 
-let n = 0;
+/** A message as the writer receives it: the writer assigns seq. */
 function message(conversationId: string, dedupKey?: string): Omit<StoredMessage, 'seq'> {
-  n += 1;
-  const id = `m${n}`;
-  return {
-    id,
-    conversationId,
-    type: 'ChatMessage',
-    from: { id: 'p', name: 'P' },
-    to: [],
-    audience: ['*'],
-    text: id,
-    refId: '',
-    tag: '',
-    channel: 'web',
-    state: 'DELIVERED',
-    metadata: {},
-    timestamp: new Date(),
-    dedupKey: dedupKey ?? id,
-  };
+  const { seq: _seq, ...rest } = storedMessage(conversationId, dedupKey ? { dedupKey } : {});
+  return rest;
 }
 
 async function refusal(promise: Promise<unknown>): Promise<HubError> {

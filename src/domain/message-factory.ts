@@ -5,6 +5,11 @@ import type { Conversation, StoredMessage } from './types.js';
 /** The hub's own voice in a conversation (greetings, notices). */
 export const HUB_PARTICIPANT: Participant = { id: 'hub', name: 'Hub', role: 'system' };
 
+/** The customer's address on the conversation's channel, carried by every message (set at init). */
+export function customerRefId(conversation: Conversation): string {
+  return conversation.customer.refId ?? '';
+}
+
 /** Who may read a message addressed to `to` by `from`: everyone, or the listed ids plus the sender. */
 export function audienceOf(from: Participant, to: Participant[]): string[] {
   if (to.length === 0) return ['*'];
@@ -31,7 +36,7 @@ export function activityMessage(
     audience: audienceOf(from, to),
     activityType,
     info,
-    refId: conversation.customer.refId ?? conversation.customer.phone ?? '',
+    refId: customerRefId(conversation),
     tag: '',
     channel: conversation.channel,
     state: 'DELIVERED',

@@ -3,7 +3,7 @@ import { HubError } from '../contracts/errors.js';
 import type { ActivityType, SendMessagePayload } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
 import type { Membership } from './conversation.service.js';
-import { audienceOf } from './message-factory.js';
+import { audienceOf, customerRefId } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RealtimePort } from './ports.js';
 import { toWireMessage, type Conversation, type MessageState, type StoredMessage, type WireMessage } from './types.js';
@@ -66,7 +66,7 @@ export class MessageService {
       from: sender,
       to: payload.to,
       audience: audienceOf(sender, payload.to),
-      refId: conversation.customer.refId ?? '',
+      refId: customerRefId(conversation),
       tag: payload.tag,
       channel: conversation.channel,
       state: initialState(conversation, membership),

@@ -20,9 +20,28 @@ export function parseConnectorKeys(value: string | undefined): Record<string, st
   for (const pair of csv(value)) {
     const at = pair.indexOf(':');
     if (at <= 0 || at === pair.length - 1) throw new Error(`CONNECTOR_KEYS: "${pair.split(':')[0]}" must be written id:key`);
-    keys[pair.slice(0, at)] = pair.slice(at + 1);
+    const id = pair.slice(0, at);
+    if (!/^[a-z][a-z0-9_-]{0,31}$/.test(id)) throw new Error(`CONNECTOR_KEYS: connector id "${id}" must be lower-case letters, digits, "_" or "-"`);
+    keys[id] = pair.slice(at + 1);
   }
   return keys;
+}
+
+/** A §6 channel given in configuration instead of POST /channels.connect. */
+const channelConfigSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'channel id must be 1-128 letters, digits, ".", "_", ":" or "-"'),
+  source: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'channel source must be a connector id such as "sms"'),
+  name: z.string().min(1).max(200),
+});
+
+/** Parses CHANNELS, a JSON array of {id, source, name}. */
+function parseChannels(value: string | undefined, fallback: unknown): unknown {
+  if (value === undefined || value.trim() === '') return fallback ?? [];
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    throw new Error('CHANNELS must be a JSON array of {"id", "source", "name"} objects');
+  }
 }
 
 const configSchema = z.object({
@@ -55,6 +74,18 @@ const configSchema = z.object({
     initPerMinutePerIp: z.coerce.number().int().positive(),
     socketEventsPerSecond: z.coerce.number().int().positive(),
   }),
+  connectors: z.object({
+    /** How long the hub waits for a connector's ack to messageArrived. */
+    ackTimeoutMs: z.coerce.number().int().positive(),
+    /** First retry delay after a retryable failure; doubles per attempt up to retryMaxMs. */
+    retryBaseMs: z.coerce.number().int().positive(),
+    retryMaxMs: z.coerce.number().int().positive(),
+    /** Hand-overs tried before a message is marked FAILED. */
+    maxAttempts: z.coerce.number().int().positive(),
+    /** Messages awaiting an ack per connector socket. */
+    maxInFlightPerSocket: z.coerce.number().int().positive(),
+  }),
+  channels: z.array(channelConfigSchema),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -82,6 +113,7 @@ export interface LoadedConfig {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const defaults = JSON.parse(readFileSync(join(PROJECT_ROOT, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
   const rate = (defaults['rateLimits'] ?? {}) as Record<string, unknown>;
+  const conn = (defaults['connectors'] ?? {}) as Record<string, unknown>;
   const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
   let hubSecret = env['HUB_SECRET'];
   let systemToken = env['SYSTEM_TOKEN'];
@@ -117,6 +149,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       initPerMinutePerIp: env['RATE_LIMIT_INIT_PER_MINUTE'] ?? rate['initPerMinutePerIp'],
       socketEventsPerSecond: env['RATE_LIMIT_SOCKET_EVENTS_PER_SECOND'] ?? rate['socketEventsPerSecond'],
     },
+    connectors: {
+      ...conn,
+      ackTimeoutMs: env['CONNECTOR_ACK_TIMEOUT_MS'] ?? conn['ackTimeoutMs'],
+      retryBaseMs: env['CONNECTOR_RETRY_BASE_MS'] ?? conn['retryBaseMs'],
+      maxAttempts: env['CONNECTOR_MAX_ATTEMPTS'] ?? conn['maxAttempts'],
+    },
+    channels: parseChannels(env['CHANNELS'], defaults['channels']),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

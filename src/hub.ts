@@ -3,19 +3,25 @@ import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { TokenService } from './auth/token.service.js';
 import type { Config } from './config.js';
+import { ConnectorService } from './domain/connector.service.js';
 import { ConversationCache } from './domain/conversation-cache.js';
+import { DeliveryStateWriter } from './domain/delivery-state.writer.js';
+import { OutboxService } from './domain/outbox.service.js';
 import { HistoryCache } from './domain/history-cache.js';
 import { ConversationService } from './domain/conversation.service.js';
 import { MessageService } from './domain/message.service.js';
 import { MessageWriter } from './domain/message-writer.js';
 import { createMetrics } from './metrics.js';
+import { MongoChannelStore } from './storage/channel.store.js';
 import { MongoConversationStore } from './storage/conversation.store.js';
 import type { Database } from './storage/database.js';
 import { MongoMessageStore } from './storage/message.store.js';
+import { MongoOutboxStore } from './storage/outbox.store.js';
 import { createHttpApp } from './transport/http/app.js';
 import { OriginPolicy } from './transport/origin-policy.js';
 import { attachGateway, type HubServer } from './transport/socket/socket.gateway.js';
 import { SocketRealtime } from './transport/socket/realtime.adapter.js';
+import { toWireMessage } from './domain/types.js';
 
 export interface HubDeps {
   db: Database;
@@ -79,11 +85,29 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     { greeting: config.greeting, historyLimit: config.historyLimit },
     log.child({ module: 'conversations' }),
   );
-  const messages = new MessageService(cache, writer, realtime);
+  const outboxStore = new MongoOutboxStore(db, config.dbTimeoutMs);
+  const states = new DeliveryStateWriter(outboxStore, log.child({ module: 'delivery-states' }));
+  const outbox = new OutboxService(outboxStore, states, { ...config.connectors, loadBatch: 500 }, log.child({ module: 'outbox' }));
+  outbox.observe((message) => {
+    history.update(message);
+    realtime.updated(toWireMessage(message));
+  });
+  const messages = new MessageService(cache, writer, realtime, outbox);
+  const connectors = new ConnectorService(
+    config.connectorKeys,
+    config.channels,
+    conversations,
+    messages,
+    outbox,
+    outboxStore,
+    new MongoChannelStore(db, config.dbTimeoutMs),
+    log.child({ module: 'connectors' }),
+  );
   const registry = createMetrics({ writer, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
     conversations,
+    connectors,
     tokens,
     db,
     registry,
@@ -95,6 +119,8 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   });
   attachGateway(io, {
     conversations,
+    connectors,
+    outbox,
     messages,
     tokens,
     log: log.child({ module: 'socket' }),
@@ -111,6 +137,10 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       await new Promise<void>((resolve) => {
         io.close(() => resolve());
       });
+      // Acks that arrived before the sockets closed are stored before the database goes.
+      await states.drain();
+      states.close();
+      outbox.close();
       http.closeAllConnections();
     },
   };

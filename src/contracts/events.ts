@@ -12,9 +12,14 @@ export interface ConversationInfo {
   role: Role;
 }
 
-/** Events the hub emits to clients. */
+/**
+ * Events the hub emits to clients. To a connector, messageArrived carries an ack callback
+ * (its DeliveryAck, see connectors/sdk/src/protocol.ts); to everyone else it does not.
+ */
 export interface ServerToClientEvents {
   messageArrived: (message: WireMessage) => void;
+  /** A stored message changed (delivery state, metadata); sent to the conversation's staff. */
+  messageUpdated: (message: WireMessage) => void;
   conversationInfo: (info: ConversationInfo) => void;
   error: (error: ErrorAck) => void;
 }
@@ -24,6 +29,9 @@ export interface ClientToServerEvents {
   joinConversation: (payload: unknown, ack?: Ack<{ role: Role }>) => void;
   sendMessage: (payload: unknown, ack?: Ack<{ message: WireMessage }>) => void;
   endConversation: (payload: unknown, ack?: Ack<{ conversationId: string; endedAt: string }>) => void;
+  registerConnector: (payload: unknown, ack?: Ack<{ connector: { id: string; name: string; channel: string } }>) => void;
+  /** Extension: a connector's later delivery report. */
+  messageStatus: (payload: unknown, ack?: Ack<{ message: WireMessage }>) => void;
 }
 
 export type InterServerEvents = Record<string, never>;

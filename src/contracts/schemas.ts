@@ -183,6 +183,96 @@ export const endConversationSchema = z.strictObject({
 });
 export type EndConversationPayload = z.infer<typeof endConversationSchema>;
 
+// ---------------------------------------------------------------- connectors (§5)
+
+/** A connector id doubles as its channel name: short, lower-case, safe in room and key names. */
+export const connectorId = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be a connector id: lower-case letters, digits, "_" or "-", at most 32');
+
+export const registerConnectorSchema = z.strictObject({
+  id: connectorId,
+  name: z.string().trim().min(1).max(MAX_NAME),
+  channel: connectorId,
+  key: z.string().min(1).max(1000).optional(),
+});
+export type RegisterConnectorPayload = z.infer<typeof registerConnectorSchema>;
+
+/** A customer's message relayed by a connector: addressed by channel and refId, never by conversation. */
+export const connectorInboundSchema = z
+  .strictObject({
+    type: z.literal('ChatMessage', { message: 'connectors relay ChatMessages' }),
+    channel: connectorId,
+    refId: z.string().trim().min(1).max(200),
+    from: z.strictObject({ id: z.string().max(200).optional(), name: z.string().trim().max(MAX_NAME).optional() }).optional(),
+    text: z.string().max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`).default(''),
+    attachments: z.array(attachmentSchema).max(20).default([]),
+    clientMessageId: z.string().min(1).max(200).optional(),
+    metadata: jsonObject.default({}),
+    customer: z
+      .strictObject({
+        firstName: z.string().trim().max(MAX_NAME).optional(),
+        lastName: z.string().trim().max(MAX_NAME).optional(),
+        email: z.email('must be an email address').max(320).optional(),
+        phone: z.string().trim().max(40).optional(),
+        language: z.string().max(35).optional(),
+      })
+      .optional(),
+  })
+  .refine((m) => m.text.length > 0 || m.attachments.length > 0, { message: 'a message needs text or attachments', path: ['text'] });
+export type ConnectorInboundPayload = z.infer<typeof connectorInboundSchema>;
+
+export const messageStatusSchema = z.strictObject({
+  messageId: uuid,
+  state: z.enum(['DELIVERED', 'FAILED']),
+  externalId: z.string().min(1).max(200).optional(),
+  error: z.strictObject({ message: z.string().max(2000) }).optional(),
+});
+export type MessageStatusPayload = z.infer<typeof messageStatusSchema>;
+
+/** A connector's answer to messageArrived; anything else counts as a retryable failure. */
+export const deliveryAckSchema = z.union([
+  z.object({ ok: z.literal(true), externalId: z.string().max(200).optional(), state: z.enum(['DELIVERED', 'PENDING']).optional() }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({ message: z.string().max(2000).default('refused by the connector'), retryable: z.boolean().optional() }),
+  }),
+]);
+export type DeliveryAck = z.infer<typeof deliveryAckSchema>;
+
+// ---------------------------------------------------------------- HTTP: channels, campaigns, listing
+
+export const channelsConnectSchema = z.strictObject({
+  source: connectorId,
+  name: z.string().trim().min(1).max(MAX_NAME),
+});
+
+/** The body of messages.send: what every shipped connector can carry (text, attachments, metadata). */
+const outboundContent = z
+  .strictObject({
+    text: z.string().max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`).default(''),
+    attachments: z.array(attachmentSchema).max(20).default([]),
+    metadata: jsonObject.default({}),
+  })
+  .refine((m) => m.text.length > 0 || m.attachments.length > 0, { message: 'a message needs text or attachments', path: ['text'] });
+
+export const campaignSendSchema = z.strictObject({
+  source_recipient_id: z.string().trim().min(1).max(200),
+  channel_id: z.string().min(1).max(128),
+  message: outboundContent,
+});
+export type CampaignSendRequest = z.infer<typeof campaignSendSchema>;
+
+export const messagesResendSchema = z.strictObject({ message_id: uuid });
+
+export const conversationsQuerySchema = z.strictObject({
+  status: z.enum(['queued', 'active', 'ended']).optional(),
+  subject: z.string().max(100).optional(),
+  channel: z.string().max(32).optional(),
+  refId: z.string().max(200).optional(),
+  cursor: z.string().max(500).optional(),
+  page_size: z.coerce.number().int().min(1, 'must be 1-100').max(100, 'must be 1-100').default(25),
+});
+export type ConversationsQuery = z.infer<typeof conversationsQuerySchema>;
+
 // ---------------------------------------------------------------- helpers
 
 function issuesOf(error: z.ZodError): FieldIssue[] {

@@ -7,8 +7,22 @@ import type { ConversationCache } from './conversation-cache.js';
 import type { HistoryCache } from './history-cache.js';
 import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
-import type { ConversationStore, MessageStore, RealtimePort } from './ports.js';
+import type { ConversationFilter, ConversationStore, ListPosition, MessageStore, RealtimePort } from './ports.js';
 import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
+
+function encodeCursor(position: ListPosition): string {
+  return Buffer.from(JSON.stringify([position.createdAt.getTime(), position.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): ListPosition {
+  try {
+    const [time, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    if (typeof time === 'number' && Number.isFinite(time) && typeof id === 'string' && id.length <= 200) return { createdAt: new Date(time), id };
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new HubError('BAD_REQUEST', 'cursor is not one this hub issued', [{ field: 'cursor', message: 'is not a valid cursor' }]);
+}
 
 export interface InitResult {
   conversationId: string;
@@ -38,8 +52,27 @@ export interface ConversationServiceOptions {
   historyLimit: number;
 }
 
+/** Channels whose customers only a connector can reach, even when the conversation began with init. */
+const CONNECTOR_ONLY_CHANNELS = new Set(['sms', 'fb', 'twitter']);
+
+/** Who a connector or campaign is talking to, for a conversation it opens. */
+export interface ChannelCustomer {
+  refId: string;
+  name?: string | undefined;
+  firstName?: string | undefined;
+  lastName?: string | undefined;
+  email?: string | undefined;
+  phone?: string | undefined;
+  language?: string | undefined;
+  channelId?: string | undefined;
+}
+
 /** Opens, joins and ends conversations: the Customer Channel API's lifecycle. */
 export class ConversationService {
+  /** openKey → id of the customer's open conversation on a connector channel. */
+  private readonly openIds = new Map<string, string>();
+  private readonly opening = new Map<string, Promise<{ conversation: Conversation; created: boolean }>>();
+
   constructor(
     private readonly conversations: ConversationStore,
     private readonly messages: MessageStore,
@@ -56,8 +89,9 @@ export class ConversationService {
   async init(request: InitRequest): Promise<InitResult> {
     const customerId = randomUUID();
     const name = [request.firstName, request.lastName].filter(Boolean).join(' ');
+    const id = randomUUID();
     const conversation: Conversation = {
-      id: randomUUID(),
+      id,
       channel: request.channel,
       status: 'queued',
       subject: request.subject ?? '',
@@ -76,6 +110,8 @@ export class ConversationService {
       participants: [{ id: customerId, name, role: 'customer' }],
       joined: [],
       requestId: request.requestId ?? randomUUID(),
+      connector: CONNECTOR_ONLY_CHANNELS.has(request.channel) ? request.channel : undefined,
+      openKey: id,
       createdAt: new Date(),
       endedAt: null,
     };
@@ -91,6 +127,105 @@ export class ConversationService {
       timestamp: new Date().toISOString(),
       token: this.tokens.issueCustomerToken({ participantId: participant.id, conversationId: stored.id, name: participant.name }),
     };
+  }
+
+  /**
+   * The customer's open conversation on a connector's channel, or a new one (inbound messages,
+   * campaigns). One per customer and connector, also across processes (a unique openKey).
+   */
+  async openForConnector(connector: string, who: ChannelCustomer): Promise<{ conversation: Conversation; created: boolean }> {
+    const openKey = `${connector}:${who.refId}`;
+    const known = this.openIds.get(openKey);
+    if (known) {
+      const cached = await this.cache.get(known);
+      if (cached && cached.status !== 'ended') return { conversation: cached, created: false };
+      this.openIds.delete(openKey);
+    }
+    let opening = this.opening.get(openKey);
+    if (!opening) {
+      opening = this.open(connector, openKey, who).finally(() => this.opening.delete(openKey));
+      this.opening.set(openKey, opening);
+    }
+    const result = await opening;
+    this.rememberOpen(openKey, result.conversation.id);
+    return result;
+  }
+
+  private async open(connector: string, openKey: string, who: ChannelCustomer): Promise<{ conversation: Conversation; created: boolean }> {
+    const existing = await this.conversations.findOpen(openKey);
+    if (existing) {
+      this.cache.put(existing);
+      return { conversation: existing, created: false };
+    }
+    const customerId = randomUUID();
+    const name = who.name || [who.firstName, who.lastName].filter(Boolean).join(' ') || who.refId;
+    const id = randomUUID();
+    const conversation: Conversation = {
+      id,
+      channel: connector,
+      status: 'queued',
+      subject: '',
+      customer: {
+        id: customerId,
+        firstName: who.firstName || name,
+        lastName: who.lastName,
+        email: who.email,
+        phone: who.phone ?? (connector === 'sms' ? who.refId : undefined),
+        refId: who.refId,
+        language: who.language,
+        custom: {},
+      },
+      participants: [{ id: customerId, name, role: 'customer' }],
+      joined: [customerId],
+      requestId: `open:${id}`,
+      connector,
+      channelId: who.channelId,
+      openKey,
+      createdAt: new Date(),
+      endedAt: null,
+    };
+    const result = await this.conversations.createOpen(conversation);
+    this.cache.put(result.conversation);
+    if (result.created) {
+      this.history.track(result.conversation.id);
+      this.log.info({ conversationId: id, channel: connector }, 'conversation opened by a connector');
+    }
+    return result;
+  }
+
+  private rememberOpen(openKey: string, conversationId: string): void {
+    if (this.openIds.size >= 100_000) {
+      const oldest = this.openIds.keys().next().value;
+      if (oldest !== undefined) this.openIds.delete(oldest);
+    }
+    this.openIds.set(openKey, conversationId);
+  }
+
+  /** The customer participant of a conversation. */
+  customerOf(conversation: Conversation): Participant {
+    return (
+      conversation.participants.find((p) => p.id === conversation.customer.id) ?? {
+        id: conversation.customer.id,
+        name: conversation.customer.firstName,
+        role: 'customer',
+      }
+    );
+  }
+
+  /** The conversation, from cache or store; NOT_FOUND when unknown. */
+  async get(conversationId: string): Promise<Conversation> {
+    const conversation = await this.cache.get(conversationId);
+    if (!conversation) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
+    return conversation;
+  }
+
+  /** GET /api/conversations: a page of conversations, oldest first, with an opaque cursor. */
+  async list(filter: ConversationFilter, cursor: string | undefined, pageSize: number): Promise<{ data: Conversation[]; nextCursor: string | null }> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const page = await this.conversations.list(filter, after, pageSize + 1);
+    const data = page.slice(0, pageSize);
+    const last = data[data.length - 1];
+    return { data, nextCursor: page.length > pageSize && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
   }
 
   /** Checks that `principal` may join as participant `id`, and records the join. */

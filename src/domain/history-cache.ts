@@ -63,6 +63,14 @@ export class HistoryCache {
     return readable.slice(-limit);
   }
 
+  /** Replaces a cached message with its updated version (delivery state changes). */
+  update(message: StoredMessage): void {
+    const entry = this.entries.get(message.conversationId);
+    if (!entry) return;
+    const at = entry.messages.findIndex((m) => m.id === message.id);
+    if (at >= 0) entry.messages[at] = message;
+  }
+
   forget(conversationId: string): void {
     const entry = this.entries.get(conversationId);
     if (!entry) return;

@@ -1,26 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import { HubError } from '../contracts/errors.js';
-import type { ActivityType, SendMessagePayload } from '../contracts/schemas.js';
+import type { ActivityType, Attachment, Participant, SendMessagePayload } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
 import type { Membership } from './conversation.service.js';
 import { audienceOf, customerRefId } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RealtimePort } from './ports.js';
-import { toWireMessage, type Conversation, type MessageState, type StoredMessage, type WireMessage } from './types.js';
+import { toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
 
 /** Activity types a client may send; the others are the hub's own announcements. */
 const CUSTOMER_ACTIVITIES = new Set<ActivityType>(['typing']);
 const STAFF_ACTIVITIES = new Set<ActivityType>(['typing', 'greetings', 'participantAdded', 'participantRemoved']);
 
-/** Channels reached through a connector rather than the hub's own sockets. */
-const CONNECTOR_CHANNELS = new Set(['sms', 'fb', 'twitter']);
+/** What a message says, whoever sends it (socket client, connector, campaign). */
+export interface MessageContent {
+  type: 'ChatMessage' | 'ActivityMessage';
+  to: Participant[];
+  tag: '' | 'whisper';
+  metadata: Record<string, unknown>;
+  clientMessageId?: string | undefined;
+  text?: string | undefined;
+  attachments?: Attachment[] | undefined;
+  activityType?: ActivityType | undefined;
+  info?: Record<string, unknown> | undefined;
+}
 
 /**
- * Delivery state at creation: a message to a customer behind a connector waits for the
- * connector's ack (PENDING); everything the hub delivers itself is DELIVERED on store.
+ * A chat message from anyone but the customer, readable by the customer, in a conversation
+ * whose customer is reached through a connector: the connector must carry it (the outbox).
  */
-function initialState(conversation: Conversation, from: Membership): MessageState {
-  return CONNECTOR_CHANNELS.has(conversation.channel) && from.participant.role !== 'customer' ? 'PENDING' : 'DELIVERED';
+function owedToConnector(conversation: Conversation, sender: Participant, content: MessageContent, audience: string[]): boolean {
+  if (!conversation.connector || sender.role === 'customer' || content.type !== 'ChatMessage' || content.tag === 'whisper') return false;
+  return audience.includes('*') || audience.includes(conversation.customer.id);
 }
 
 /** Accepts messages from joined participants, stores them in order, and relays them. */
@@ -32,6 +43,8 @@ export class MessageService {
     private readonly cache: ConversationCache,
     private readonly writer: MessageWriter,
     private readonly realtime: RealtimePort,
+    /** Where messages owed to a connector go once stored. */
+    private readonly outbox?: { enqueue(message: StoredMessage): void },
     private readonly maxRecent = 20_000,
   ) {}
 
@@ -55,47 +68,60 @@ export class MessageService {
     }
     const conversation = await this.cache.get(payload.conversationId);
     if (!conversation) throw new HubError('NOT_FOUND', `conversation ${payload.conversationId} not found`);
-    if (conversation.status === 'ended') throw new HubError('CONVERSATION_ENDED', 'the conversation has ended');
+    return this.post(conversation, sender, payload, socketId);
+  }
 
+  /**
+   * Stores a message from `sender` in `conversation` and relays it to everyone it is visible
+   * to (except `exceptSocketId`); a repeated clientMessageId returns the first message.
+   */
+  async post(conversation: Conversation, sender: Participant, content: MessageContent, exceptSocketId?: string): Promise<WireMessage> {
+    if (conversation.status === 'ended') throw new HubError('CONVERSATION_ENDED', 'the conversation has ended');
     const id = randomUUID();
-    const dedupKey = payload.clientMessageId ? `${sender.id}:${payload.clientMessageId}` : id;
+    const dedupKey = content.clientMessageId ? `${sender.id}:${content.clientMessageId}` : id;
+    const audience = audienceOf(sender, content.to);
+    const owed = owedToConnector(conversation, sender, content, audience);
     const message: Omit<StoredMessage, 'seq'> = {
       id,
       conversationId: conversation.id,
-      type: payload.type,
+      type: content.type,
       from: sender,
-      to: payload.to,
-      audience: audienceOf(sender, payload.to),
+      to: content.to,
+      audience,
       refId: customerRefId(conversation),
-      tag: payload.tag,
+      tag: content.tag,
       channel: conversation.channel,
-      state: initialState(conversation, membership),
-      metadata: payload.metadata,
+      state: owed ? 'PENDING' : 'DELIVERED',
+      metadata: content.metadata,
       timestamp: new Date(),
-      clientMessageId: payload.clientMessageId,
+      clientMessageId: content.clientMessageId,
       dedupKey,
+      delivery: owed && conversation.connector ? { connector: conversation.connector, attempts: 0 } : undefined,
     };
-    if (payload.type === 'ChatMessage') {
-      message.text = payload.text;
-      message.attachments = payload.attachments;
+    if (content.type === 'ChatMessage') {
+      message.text = content.text ?? '';
+      message.attachments = content.attachments ?? [];
     } else {
-      message.activityType = payload.activityType;
-      message.info = payload.info;
+      message.activityType = content.activityType;
+      message.info = content.info ?? {};
     }
 
-    if (payload.type === 'ActivityMessage' && payload.activityType === 'typing') {
+    if (content.type === 'ActivityMessage' && content.activityType === 'typing') {
       // Relayed, never stored: no seq.
       const wire = toWireMessage({ ...message, seq: 0 });
-      this.realtime.deliver(wire, message.audience, socketId);
+      this.realtime.deliver(wire, message.audience, exceptSocketId);
       return wire;
     }
 
     const recentKey = `${conversation.id}:${dedupKey}`;
-    const earlier = payload.clientMessageId ? this.recent.get(recentKey) : undefined;
+    const earlier = content.clientMessageId ? this.recent.get(recentKey) : undefined;
     if (earlier) return toWireMessage(await earlier);
 
-    const stored = this.writer.write(message, (s) => this.realtime.deliver(toWireMessage(s), s.audience, socketId));
-    if (payload.clientMessageId) this.remember(recentKey, stored);
+    const stored = this.writer.write(message, (s) => {
+      this.realtime.deliver(toWireMessage(s), s.audience, exceptSocketId);
+      if (s.delivery) this.outbox?.enqueue(s);
+    });
+    if (content.clientMessageId) this.remember(recentKey, stored);
     return toWireMessage(await stored);
   }
 

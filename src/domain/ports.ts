@@ -1,4 +1,4 @@
-import type { Conversation, StoredMessage, WireMessage } from './types.js';
+import type { Conversation, ConversationStatus, DeliveryTicket, MessageState, StoredMessage, WireMessage } from './types.js';
 import type { Participant } from '../contracts/schemas.js';
 
 /** Outcome of one message of a batch insert. */
@@ -22,6 +22,59 @@ export interface ConversationStore {
   activate(id: string): Promise<void>;
   /** Ends the conversation; null when it was already ended (or unknown). */
   end(id: string, at: Date): Promise<Conversation | null>;
+  /** Creates a connector conversation unless one with the same openKey is open; returns the open one. */
+  createOpen(conversation: Conversation): Promise<CreateResult>;
+  /** The open conversation holding `openKey`, if any. */
+  findOpen(openKey: string): Promise<Conversation | null>;
+  /** Conversations matching the filter, oldest first, after the cursor position. */
+  list(filter: ConversationFilter, after: ListPosition | undefined, limit: number): Promise<Conversation[]>;
+}
+
+export interface ConversationFilter {
+  status?: ConversationStatus | undefined;
+  subject?: string | undefined;
+  channel?: string | undefined;
+  refId?: string | undefined;
+}
+
+/** Where a page ended: conversations sort by (createdAt, id). */
+export interface ListPosition {
+  createdAt: Date;
+  id: string;
+}
+
+/** A change of delivery state, written by the outbox. */
+export interface DeliveryChange {
+  id: string;
+  state: MessageState;
+  /** Keys set under `metadata` (e.g. externalId, error); null removes the key. */
+  metadata: Record<string, string | null>;
+  /** The ticket to keep (still owed to a connector), or null once settled. */
+  delivery: DeliveryTicket | null;
+}
+
+/** The connector outbox, kept on the messages themselves (their `delivery` ticket). */
+export interface OutboxStore {
+  /** Messages owed to `connector`, by conversation and seq; at most `limit`. */
+  pending(connector: string, limit: number): Promise<StoredMessage[]>;
+  /** Writes several changes in one round trip. */
+  apply(changes: DeliveryChange[]): Promise<void>;
+  /** Applies one change only if the message is in one of `from` states; returns the updated message or null. */
+  transition(change: DeliveryChange, from: MessageState[]): Promise<StoredMessage | null>;
+  findById(id: string): Promise<StoredMessage | null>;
+}
+
+/** A §6 channel: which connector (`source`) carries a campaign's messages. */
+export interface ChannelRecord {
+  id: string;
+  source: string;
+  name: string;
+}
+
+export interface ChannelStore {
+  /** Creates the channel, or returns the existing one with the same source and name. */
+  connect(channel: ChannelRecord): Promise<ChannelRecord>;
+  findById(id: string): Promise<ChannelRecord | null>;
 }
 
 /** Persistence of messages; implemented in storage/. */
@@ -41,4 +94,6 @@ export interface DatabaseProbe {
 export interface RealtimePort {
   /** Delivers to every joined socket the message is visible to, except `exceptSocketId`. */
   deliver(message: WireMessage, audience: string[], exceptSocketId?: string): void;
+  /** Tells the conversation's staff that a message changed (delivery state, metadata). */
+  updated(message: WireMessage): void;
 }

@@ -1,4 +1,4 @@
-import type { ActivityType, Attachment, Channel, Participant } from '../contracts/schemas.js';
+import type { ActivityType, Attachment, Participant } from '../contracts/schemas.js';
 
 export type ConversationStatus = 'queued' | 'active' | 'ended';
 export type MessageState = 'PENDING' | 'DELIVERED' | 'FAILED';
@@ -19,7 +19,8 @@ export interface CustomerInfo {
 
 export interface Conversation {
   id: string;
-  channel: Channel;
+  /** `web`, `fb`, `sms`, `twitter`, or the id of the connector that opened it. */
+  channel: string;
   status: ConversationStatus;
   subject: string;
   customer: CustomerInfo;
@@ -27,8 +28,27 @@ export interface Conversation {
   /** Participant ids that have joined at least once (first-join detection). */
   joined: string[];
   requestId: string;
+  /**
+   * The connector pool that reaches the customer (messages to them wait for its ack), when
+   * the conversation came from a connector, a campaign, or an init on a connector-only channel.
+   */
+  connector?: string | undefined;
+  /** The §6 channel (channels.connect) a campaign conversation belongs to. */
+  channelId?: string | undefined;
+  /**
+   * Unique among conversations: `connector:refId` while a connector conversation is open, so
+   * one customer has one open conversation per channel even across processes; the id otherwise.
+   */
+  openKey: string;
   createdAt: Date;
   endedAt: Date | null;
+}
+
+/** A message owed to a connector: present while the hub still has to hand it over. */
+export interface DeliveryTicket {
+  connector: string;
+  /** Hand-overs tried so far (timeouts, retryable refusals). */
+  attempts: number;
 }
 
 /** Everyone (`*`) or the listed participant ids plus the sender: who may read a message. */
@@ -49,11 +69,13 @@ export interface StoredMessage {
   info?: Record<string, unknown> | undefined;
   refId: string;
   tag: '' | 'whisper';
-  channel: Channel;
+  channel: string;
   state: MessageState;
   metadata: Record<string, unknown>;
   timestamp: Date;
   clientMessageId?: string | undefined;
+  /** Set while the message waits for its connector (the outbox); removed once settled. */
+  delivery?: DeliveryTicket | undefined;
   /** `from.id:clientMessageId`, or the message id when the client sent none. Unique per conversation. */
   dedupKey: string;
 }
@@ -72,7 +94,7 @@ export interface WireMessage {
   info?: Record<string, unknown>;
   refId: string;
   tag: '' | 'whisper';
-  channel: Channel;
+  channel: string;
   state: MessageState;
   metadata: Record<string, unknown>;
   timestamp: string;
@@ -81,7 +103,7 @@ export interface WireMessage {
 
 export interface WireConversation {
   id: string;
-  channel: Channel;
+  channel: string;
   status: ConversationStatus;
   subject: string;
   customer: CustomerInfo;

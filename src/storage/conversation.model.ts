@@ -16,6 +16,9 @@ const conversationSchema = new Schema<ConversationDoc>(
     participants: { type: [participant], default: [] },
     joined: { type: [String], default: [] },
     requestId: { type: String, required: true },
+    connector: String,
+    channelId: String,
+    openKey: String,
     createdAt: { type: Date, required: true },
     endedAt: { type: Date, default: null },
   },
@@ -23,6 +26,11 @@ const conversationSchema = new Schema<ConversationDoc>(
 );
 conversationSchema.index({ requestId: 1 }, { unique: true });
 conversationSchema.index({ status: 1, subject: 1, createdAt: 1 });
+// One open conversation per customer and connector; sparse so conversations stored before
+// openKey existed do not collide on a missing value.
+conversationSchema.index({ openKey: 1 }, { unique: true, sparse: true });
+conversationSchema.index({ channel: 1, 'customer.refId': 1, createdAt: 1 });
+conversationSchema.index({ createdAt: 1, _id: 1 });
 
 export const CONVERSATION_MODEL = 'Conversation';
 

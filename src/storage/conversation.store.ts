@@ -1,6 +1,6 @@
 import mongoose, { type Model, type mongo } from 'mongoose';
 import type { Participant } from '../contracts/schemas.js';
-import type { ConversationStore, CreateResult } from '../domain/ports.js';
+import type { ConversationFilter, ConversationStore, CreateResult, ListPosition } from '../domain/ports.js';
 import type { Conversation } from '../domain/types.js';
 import { CONVERSATION_MODEL, type ConversationDoc } from './conversation.model.js';
 import type { Database } from './database.js';
@@ -8,7 +8,14 @@ import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
 function fromDoc(doc: ConversationDoc): Conversation {
   const { _id, ...rest } = doc;
-  return { id: _id, ...rest, endedAt: rest.endedAt ?? null };
+  return { id: _id, ...rest, openKey: rest.openKey ?? _id, endedAt: rest.endedAt ?? null };
+}
+
+function toDoc(conversation: Conversation): ConversationDoc {
+  const { id, ...rest } = conversation;
+  const doc: Record<string, unknown> = { _id: id };
+  for (const [key, value] of Object.entries(rest)) if (value !== undefined) doc[key] = value;
+  return doc as ConversationDoc;
 }
 
 /** Conversations in MongoDB, read lean (no document hydration). */
@@ -25,10 +32,9 @@ export class MongoConversationStore implements ConversationStore {
   }
 
   async create(conversation: Conversation): Promise<CreateResult> {
-    const { id, ...rest } = conversation;
     return dbCall(this.timeoutMs, async () => {
       try {
-        await this.collection.insertOne({ _id: id, ...rest });
+        await this.collection.insertOne(toDoc(conversation));
         return { conversation, created: true };
       } catch (err) {
         // A retried init with the same requestId: return the conversation it created.
@@ -80,11 +86,49 @@ export class MongoConversationStore implements ConversationStore {
       const doc = await this.model
         .findOneAndUpdate(
           { _id: id, status: mongoose.trusted({ $ne: 'ended' }) },
-          { $set: { status: 'ended', endedAt: at } },
+          // Frees the customer's openKey, so their next message opens a new conversation.
+          { $set: { status: 'ended', endedAt: at, openKey: id } },
           { returnDocument: 'after' },
         )
         .lean<ConversationDoc>();
       return doc ? fromDoc(doc) : null;
+    });
+  }
+
+  async createOpen(conversation: Conversation): Promise<CreateResult> {
+    return dbCall(this.timeoutMs, async () => {
+      try {
+        await this.collection.insertOne(toDoc(conversation));
+        return { conversation, created: true };
+      } catch (err) {
+        // Another request (or process) opened this customer's conversation first.
+        if (!isDuplicateKeyError(err)) throw err;
+        const existing = await this.model.findOne({ openKey: conversation.openKey }).lean<ConversationDoc>();
+        if (!existing) throw err;
+        return { conversation: fromDoc(existing), created: false };
+      }
+    });
+  }
+
+  async findOpen(openKey: string): Promise<Conversation | null> {
+    return dbCall(this.timeoutMs, async () => {
+      const doc = await this.model.findOne({ openKey, status: mongoose.trusted({ $ne: 'ended' }) }).lean<ConversationDoc>();
+      return doc ? fromDoc(doc) : null;
+    });
+  }
+
+  async list(filter: ConversationFilter, after: ListPosition | undefined, limit: number): Promise<Conversation[]> {
+    return dbCall(this.timeoutMs, async () => {
+      const query: Record<string, unknown> = {};
+      if (filter.status) query['status'] = filter.status;
+      if (filter.subject !== undefined) query['subject'] = filter.subject;
+      if (filter.channel) query['channel'] = filter.channel;
+      if (filter.refId) query['customer.refId'] = filter.refId;
+      if (after) {
+        query['$or'] = [{ createdAt: mongoose.trusted({ $gt: after.createdAt }) }, { createdAt: after.createdAt, _id: mongoose.trusted({ $gt: after.id }) }];
+      }
+      const docs = await this.model.find(query).sort({ createdAt: 1, _id: 1 }).limit(limit).lean<ConversationDoc[]>();
+      return docs.map(fromDoc);
     });
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DatabaseProbe } from '../domain/ports.js';
 import { dbCall } from './db-errors.js';
 import { registerConversationModel } from './conversation.model.js';
+import { registerChannelModel } from './channel.model.js';
 import { registerMessageModel } from './message.model.js';
 
 // Reject query-selector injection globally: any `$`-keyed object inside a filter is
@@ -35,6 +36,7 @@ export class Database implements DatabaseProbe {
     this.connection.set('bufferCommands', false);
     registerConversationModel(this.connection);
     registerMessageModel(this.connection);
+    registerChannelModel(this.connection);
     this.connection.on('disconnected', () => {
       if (!this.stopped) this.log.warn('database disconnected; the driver keeps retrying');
     });

@@ -26,11 +26,14 @@ const messageSchema = new Schema<MessageDoc>(
     timestamp: { type: Date, required: true },
     clientMessageId: String,
     dedupKey: { type: String, required: true },
+    delivery: { type: Schema.Types.Mixed, default: undefined },
   },
   { collection: 'messages', versionKey: false, strict: true, minimize: false },
 );
 messageSchema.index({ conversationId: 1, seq: 1 }, { unique: true });
 messageSchema.index({ conversationId: 1, dedupKey: 1 }, { unique: true });
+// The connector outbox: only messages still owed to a connector carry `delivery`.
+messageSchema.index({ 'delivery.connector': 1, conversationId: 1, seq: 1 }, { sparse: true });
 
 export const MESSAGE_MODEL = 'Message';
 

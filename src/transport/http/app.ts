@@ -2,9 +2,12 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { TokenService } from '../../auth/token.service.js';
+import type { ConnectorService } from '../../domain/connector.service.js';
 import type { ConversationService } from '../../domain/conversation.service.js';
 import type { DatabaseProbe } from '../../domain/ports.js';
 import { agentsRouter } from './agents.router.js';
+import { connectorsRouter } from './connectors.router.js';
+import { conversationsRouter } from './conversations.router.js';
 import { customerRouter } from './customer.router.js';
 import { errorHandler, notFound } from './errors.middleware.js';
 import { opsRouter } from './ops.router.js';
@@ -12,6 +15,7 @@ import type { OriginPolicy } from '../origin-policy.js';
 
 export interface HttpDeps {
   conversations: ConversationService;
+  connectors: ConnectorService;
   tokens: TokenService;
   db: DatabaseProbe;
   registry: Registry;
@@ -55,6 +59,8 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(opsRouter(deps.db, deps.registry));
   app.use('/api/customer', customerRouter(deps.conversations, deps.initPerMinutePerIp));
   app.use('/api/agents', agentsRouter(deps.tokens));
+  app.use('/api/conversations', conversationsRouter(deps.conversations, deps.tokens));
+  app.use(connectorsRouter(deps.connectors, deps.tokens));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

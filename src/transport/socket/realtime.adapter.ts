@@ -15,4 +15,9 @@ export class SocketRealtime implements RealtimePort {
     if (exceptSocketId) op = op.except(exceptSocketId);
     op.emit('messageArrived', message);
   }
+
+  updated(message: WireMessage): void {
+    const cid = message.conversationId;
+    this.io.to(rooms.conversation(cid)).except(rooms.nonStaff(cid)).emit('messageUpdated', message);
+  }
 }

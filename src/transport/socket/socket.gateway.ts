@@ -5,20 +5,26 @@ import { assertNotExpired, type Principal, type TokenService } from '../../auth/
 import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents } from '../../contracts/events.js';
 import { endConversationSchema, joinConversationSchema, parseOrThrow, sendMessageSchema } from '../../contracts/schemas.js';
+import type { ConnectorInfo } from '../../domain/connector.service.js';
 import type { ConversationService, Membership } from '../../domain/conversation.service.js';
 import type { MessageService } from '../../domain/message.service.js';
 import { toWireConversation, toWireMessage } from '../../domain/types.js';
+import type { SocketConnectorLink } from './connector-link.js';
+import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
 import { rooms } from './rooms.js';
 
 export interface SocketData {
   principal: Principal | undefined;
   memberships: Map<string, Membership>;
+  /** Set once the socket registered as a connector. */
+  connector?: ConnectorInfo | undefined;
+  connectorLink?: SocketConnectorLink | undefined;
 }
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-export interface GatewayDeps {
+export interface GatewayDeps extends ConnectorHandlerDeps {
   conversations: ConversationService;
   messages: MessageService;
   tokens: TokenService;
@@ -41,11 +47,13 @@ function principalFor(socket: HubSocket, payload: unknown, tokens: TokenService)
 /** Wires the Customer Channel API's socket events to the domain services. */
 export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   const { tokens, log } = deps;
+  const connector = connectorHandlers(deps);
   const limiter = new RateLimiterMemory({ points: deps.eventsPerSecond, duration: 1 });
 
   io.use((socket, next) => {
     socket.data.memberships = new Map();
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    // A connector presents its key at registerConnector, where its id is known.
     if (token === undefined || token === null || token === '') {
       socket.data.principal = undefined;
       return next();
@@ -91,6 +99,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       return { role: participant.role };
     },
     sendMessage: async (socket, payload) => {
+      if (socket.data.connector) return connector.inbound(socket, payload);
       const input = parseOrThrow(sendMessageSchema, payload, 'sendMessage payload');
       const membership = input.conversationId ? socket.data.memberships.get(input.conversationId) : undefined;
       const message = await deps.messages.send(membership, input, socket.id);
@@ -102,6 +111,8 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       const ended = await deps.conversations.end(principal, socket.data.memberships.get(input.conversationId), input.conversationId);
       return { conversationId: ended.id, endedAt: ended.endedAt?.toISOString() ?? new Date().toISOString() };
     },
+    registerConnector: connector.registerConnector,
+    messageStatus: connector.messageStatus,
   };
 
   io.on('connection', (socket) => {
@@ -122,10 +133,13 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
         }
         const reply = typeof ack === 'function' ? (ack as (r: object) => void) : undefined;
         try {
-          try {
-            await limiter.consume(socket.id);
-          } catch {
-            throw new HubError('RATE_LIMITED', `too many events; at most ${deps.eventsPerSecond} per second per connection`);
+          // Registered connectors carry a whole channel's traffic; their key already vouches for them.
+          if (!socket.data.connector) {
+            try {
+              await limiter.consume(socket.id);
+            } catch {
+              throw new HubError('RATE_LIMITED', `too many events; at most ${deps.eventsPerSecond} per second per connection`);
+            }
           }
           if (payload !== undefined && Buffer.byteLength(JSON.stringify(payload) ?? '') > deps.maxEventBytes) {
             throw new HubError('PAYLOAD_TOO_LARGE', `${event} payload is larger than ${deps.maxEventBytes} bytes`);

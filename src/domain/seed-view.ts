@@ -1,0 +1,31 @@
+import type { WireMessage } from './types.js';
+
+/** A message in the shape of the seeds' messages API (seed 002): snake_case, lower-case state. */
+export interface SeedMessage {
+  id: string;
+  conversation_id: string;
+  content: { text: string; attachments?: WireMessage['attachments'] };
+  state: 'pending' | 'delivered' | 'failed';
+  from_contact: boolean;
+  sent_at: string;
+  source: string;
+  metadata: Record<string, unknown>;
+  sender: { id: string; name?: string };
+}
+
+/** The seed's view of a stored message; the same message the socket API delivers. */
+export function toSeedMessage(message: WireMessage): SeedMessage {
+  const content: SeedMessage['content'] = { text: message.text ?? '' };
+  if (message.attachments && message.attachments.length > 0) content.attachments = message.attachments;
+  return {
+    id: message.id,
+    conversation_id: message.conversationId,
+    content,
+    state: message.state.toLowerCase() as SeedMessage['state'],
+    from_contact: message.from.role === 'customer',
+    sent_at: message.timestamp,
+    source: message.channel,
+    metadata: message.metadata,
+    sender: { id: message.from.id, name: message.from.name },
+  };
+}

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { TokenService } from './auth/token.service.js';
 import type { Config } from './config.js';
+import { ConnectorConversations } from './domain/connector-conversations.js';
 import { ConnectorService } from './domain/connector.service.js';
 import { ConversationCache } from './domain/conversation-cache.js';
 import { DeliveryStateWriter } from './domain/delivery-state.writer.js';
@@ -97,6 +98,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     config.connectorKeys,
     config.channels,
     conversations,
+    new ConnectorConversations(conversationStore, cache, history, log.child({ module: 'conversations' })),
     messages,
     outbox,
     outboxStore,

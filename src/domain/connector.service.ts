@@ -8,7 +8,9 @@ import type {
   Participant,
   RegisterConnectorPayload,
 } from '../contracts/schemas.js';
+import type { ConnectorConversations } from './connector-conversations.js';
 import type { ConversationService } from './conversation.service.js';
+import { customerParticipant } from './message-factory.js';
 import type { MessageService } from './message.service.js';
 import type { OutboxService } from './outbox.service.js';
 import type { ChannelRecord, ChannelStore, OutboxStore } from './ports.js';
@@ -34,6 +36,7 @@ export class ConnectorService {
     keys: Record<string, string>,
     channels: ChannelRecord[],
     private readonly conversations: ConversationService,
+    private readonly opener: ConnectorConversations,
     private readonly messages: MessageService,
     private readonly outbox: OutboxService,
     private readonly outboxStore: OutboxStore,
@@ -65,9 +68,9 @@ export class ConnectorService {
     }
     const who = { refId: payload.refId, name: payload.from?.name, ...payload.customer };
     for (let attempt = 0; ; attempt += 1) {
-      const { conversation } = await this.conversations.openForConnector(connector, who);
+      const { conversation } = await this.opener.open(connector, who);
       try {
-        const message = await this.messages.post(conversation, this.conversations.customerOf(conversation), {
+        const message = await this.messages.post(conversation, customerParticipant(conversation), {
           type: 'ChatMessage',
           to: [],
           tag: '',
@@ -117,7 +120,7 @@ export class ConnectorService {
   /** POST /messages.send with source_recipient_id: starts (or continues) the conversation and sends through the connector. */
   async campaign(request: CampaignSendRequest, idempotencyKey: string | undefined): Promise<{ conversation: Conversation; message: WireMessage }> {
     const channel = await this.channel(request.channel_id);
-    const { conversation } = await this.conversations.openForConnector(channel.source, {
+    const { conversation } = await this.opener.open(channel.source, {
       refId: request.source_recipient_id,
       channelId: channel.id,
     });

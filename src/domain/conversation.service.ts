@@ -55,24 +55,8 @@ export interface ConversationServiceOptions {
 /** Channels whose customers only a connector can reach, even when the conversation began with init. */
 const CONNECTOR_ONLY_CHANNELS = new Set(['sms', 'fb', 'twitter']);
 
-/** Who a connector or campaign is talking to, for a conversation it opens. */
-export interface ChannelCustomer {
-  refId: string;
-  name?: string | undefined;
-  firstName?: string | undefined;
-  lastName?: string | undefined;
-  email?: string | undefined;
-  phone?: string | undefined;
-  language?: string | undefined;
-  channelId?: string | undefined;
-}
-
 /** Opens, joins and ends conversations: the Customer Channel API's lifecycle. */
 export class ConversationService {
-  /** openKey → id of the customer's open conversation on a connector channel. */
-  private readonly openIds = new Map<string, string>();
-  private readonly opening = new Map<string, Promise<{ conversation: Conversation; created: boolean }>>();
-
   constructor(
     private readonly conversations: ConversationStore,
     private readonly messages: MessageStore,
@@ -127,89 +111,6 @@ export class ConversationService {
       timestamp: new Date().toISOString(),
       token: this.tokens.issueCustomerToken({ participantId: participant.id, conversationId: stored.id, name: participant.name }),
     };
-  }
-
-  /**
-   * The customer's open conversation on a connector's channel, or a new one (inbound messages,
-   * campaigns). One per customer and connector, also across processes (a unique openKey).
-   */
-  async openForConnector(connector: string, who: ChannelCustomer): Promise<{ conversation: Conversation; created: boolean }> {
-    const openKey = `${connector}:${who.refId}`;
-    const known = this.openIds.get(openKey);
-    if (known) {
-      const cached = await this.cache.get(known);
-      if (cached && cached.status !== 'ended') return { conversation: cached, created: false };
-      this.openIds.delete(openKey);
-    }
-    let opening = this.opening.get(openKey);
-    if (!opening) {
-      opening = this.open(connector, openKey, who).finally(() => this.opening.delete(openKey));
-      this.opening.set(openKey, opening);
-    }
-    const result = await opening;
-    this.rememberOpen(openKey, result.conversation.id);
-    return result;
-  }
-
-  private async open(connector: string, openKey: string, who: ChannelCustomer): Promise<{ conversation: Conversation; created: boolean }> {
-    const existing = await this.conversations.findOpen(openKey);
-    if (existing) {
-      this.cache.put(existing);
-      return { conversation: existing, created: false };
-    }
-    const customerId = randomUUID();
-    const name = who.name || [who.firstName, who.lastName].filter(Boolean).join(' ') || who.refId;
-    const id = randomUUID();
-    const conversation: Conversation = {
-      id,
-      channel: connector,
-      status: 'queued',
-      subject: '',
-      customer: {
-        id: customerId,
-        firstName: who.firstName || name,
-        lastName: who.lastName,
-        email: who.email,
-        phone: who.phone ?? (connector === 'sms' ? who.refId : undefined),
-        refId: who.refId,
-        language: who.language,
-        custom: {},
-      },
-      participants: [{ id: customerId, name, role: 'customer' }],
-      joined: [customerId],
-      requestId: `open:${id}`,
-      connector,
-      channelId: who.channelId,
-      openKey,
-      createdAt: new Date(),
-      endedAt: null,
-    };
-    const result = await this.conversations.createOpen(conversation);
-    this.cache.put(result.conversation);
-    if (result.created) {
-      this.history.track(result.conversation.id);
-      this.log.info({ conversationId: id, channel: connector }, 'conversation opened by a connector');
-    }
-    return result;
-  }
-
-  private rememberOpen(openKey: string, conversationId: string): void {
-    if (this.openIds.size >= 100_000) {
-      const oldest = this.openIds.keys().next().value;
-      if (oldest !== undefined) this.openIds.delete(oldest);
-    }
-    this.openIds.set(openKey, conversationId);
-  }
-
-  /** The customer participant of a conversation. */
-  customerOf(conversation: Conversation): Participant {
-    return (
-      conversation.participants.find((p) => p.id === conversation.customer.id) ?? {
-        id: conversation.customer.id,
-        name: conversation.customer.firstName,
-        role: 'customer',
-      }
-    );
   }
 
   /** The conversation, from cache or store; NOT_FOUND when unknown. */

@@ -45,3 +45,14 @@ export function activityMessage(
     dedupKey: onceKey ? `hub:${onceKey}` : id,
   };
 }
+
+/** The customer participant of a conversation. */
+export function customerParticipant(conversation: Conversation): Participant {
+  return (
+    conversation.participants.find((p) => p.id === conversation.customer.id) ?? {
+      id: conversation.customer.id,
+      name: conversation.customer.firstName,
+      role: 'customer',
+    }
+  );
+}

@@ -184,6 +184,7 @@ export class OutboxService {
       })
       .finally(() => {
         pool.loading = undefined;
+        for (const lane of [...pool.lanes.values()]) this.pump(pool, lane);
       });
   }
 
@@ -193,7 +194,8 @@ export class OutboxService {
 
   /** Sends the head of the lane when it is free and a member has room. */
   private pump(pool: Pool, lane: Lane): void {
-    if (lane.busy || lane.timer || this.closed) return;
+    // While the waiting messages load, a fresh one must not overtake older ones of its conversation.
+    if (lane.busy || lane.timer || this.closed || pool.loading) return;
     const message = lane.items[0];
     if (!message) {
       this.dropLane(pool, lane);

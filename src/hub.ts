@@ -105,7 +105,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     new MongoChannelStore(db, config.dbTimeoutMs),
     log.child({ module: 'connectors' }),
   );
-  const registry = createMetrics({ writer, connectedSockets: () => io.engine.clientsCount });
+  const registry = createMetrics({ writer, outbox, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
     conversations,

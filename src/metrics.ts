@@ -1,8 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { MessageWriter } from './domain/message-writer.js';
+import type { OutboxService } from './domain/outbox.service.js';
 
 export interface MetricsSources {
   writer: MessageWriter;
+  outbox: OutboxService;
   connectedSockets: () => number;
 }
 
@@ -34,6 +36,57 @@ export function createMetrics(sources: MetricsSources): Registry {
     registers: [registry],
     collect() {
       this.set(sources.connectedSockets());
+    },
+  });
+  new Counter({
+    name: 'hub_connector_handovers_total',
+    help: 'Messages handed to a connector (messageArrived), retries included',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.outbox.stats.handovers);
+    },
+  });
+  new Counter({
+    name: 'hub_connector_retries_total',
+    help: 'Hand-overs repeated after a missing ack, a disconnect or a retryable refusal',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.outbox.stats.retries);
+    },
+  });
+  new Counter({
+    name: 'hub_connector_outcomes_total',
+    help: 'Connector answers that settled a message, by resulting state',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { delivered, accepted, failed } = sources.outbox.stats;
+      this.inc({ outcome: 'delivered' }, delivered);
+      this.inc({ outcome: 'accepted' }, accepted);
+      this.inc({ outcome: 'failed' }, failed);
+    },
+  });
+  new Gauge({
+    name: 'hub_connector_members',
+    help: 'Connector connections registered on this process, per connector',
+    labelNames: ['connector'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of sources.outbox.snapshot()) this.set({ connector: pool.connector }, pool.members);
+    },
+  });
+  new Gauge({
+    name: 'hub_outbox_queued',
+    help: 'Messages queued in memory for a connector on this process, per connector',
+    labelNames: ['connector'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of sources.outbox.snapshot()) this.set({ connector: pool.connector }, pool.queued);
     },
   });
   return registry;

@@ -45,6 +45,17 @@ interface Pool {
   loading: Promise<void> | undefined;
 }
 
+export interface OutboxStats {
+  /** messageArrived emitted to a connector. */
+  handovers: number;
+  delivered: number;
+  /** Acked as accepted by the provider, awaiting its report. */
+  accepted: number;
+  failed: number;
+  /** Hand-overs repeated after a timeout, a disconnect or a retryable refusal. */
+  retries: number;
+}
+
 /** Called after a delivery state change is stored: the whole updated message. */
 export type DeliveryObserver = (message: StoredMessage) => void;
 
@@ -59,6 +70,7 @@ export class OutboxService {
   private readonly pools = new Map<string, Pool>();
   private readonly observers: DeliveryObserver[] = [];
   private closed = false;
+  readonly stats: OutboxStats = { handovers: 0, delivered: 0, accepted: 0, failed: 0, retries: 0 };
 
   constructor(
     private readonly store: OutboxStore,
@@ -108,6 +120,11 @@ export class OutboxService {
   /** Members registered in this process, per connector (for logs and /metrics). */
   members(connector: string): number {
     return this.pools.get(connector)?.links.size ?? 0;
+  }
+
+  /** Per connector: members here and messages queued in memory for them. */
+  snapshot(): Array<{ connector: string; members: number; queued: number }> {
+    return [...this.pools.entries()].map(([connector, pool]) => ({ connector, members: pool.links.size, queued: pool.queued.size }));
   }
 
   /** Stores a state change (ack, failure, retry count) and, when `notify`, tells observers once it is stored. */
@@ -208,6 +225,7 @@ export class OutboxService {
     }
     lane.busy = true;
     member.inFlight += 1;
+    this.stats.handovers += 1;
     const { link } = member;
     link
       .send(toWireMessage(message), this.options.ackTimeoutMs)
@@ -267,6 +285,7 @@ export class OutboxService {
   }
 
   private retry(pool: Pool, lane: Lane, message: StoredMessage, link: ConnectorLink, reason: string, counts: boolean): void {
+    this.stats.retries += 1;
     const ticket = message.delivery ?? { connector: link.connector, attempts: 0 };
     const attempts = ticket.attempts + (counts ? 1 : 0);
     if (attempts >= this.options.maxAttempts) {
@@ -293,6 +312,9 @@ export class OutboxService {
     lane.items.shift();
     lane.avoid = undefined;
     pool.queued.delete(message.id);
+    if (state === 'DELIVERED') this.stats.delivered += 1;
+    else if (state === 'FAILED') this.stats.failed += 1;
+    else this.stats.accepted += 1;
     this.record(message, state, metadata, undefined);
     if (pool.queued.size === 0 && pool.moreInStore) this.reload(pool, message.delivery?.connector ?? message.channel);
   }

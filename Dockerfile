@@ -1,11 +1,13 @@
 # ---- build: compile TypeScript to dist/ ----------------------------------------
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
+# The connectors are npm workspaces: their package.json files must be present for npm ci.
+COPY connectors ./connectors
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
 COPY src ./src
-# Only src/ is copied, so dist/ holds the server alone (no tests, no bench).
+# Only src/ is copied, so dist/ holds the server alone (no tests, no bench);
+# connectors/*/dist holds the SDK and the connectors.
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code, config defaults ----------
@@ -13,6 +15,7 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production PORT=8080
 COPY package.json package-lock.json ./
+COPY --from=build /app/connectors ./connectors
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # config/default.json is read at start; environment variables override it.
@@ -24,6 +27,9 @@ COPY config ./config
 # NODE_ENV=production also makes HUB_SECRET and SYSTEM_TOKEN mandatory.
 #   docker run -p 8080:8080 -e MONGODB_URI=mongodb://db:27017/chathub \
 #     -e HUB_SECRET=... -e SYSTEM_TOKEN=... chat-hub
+# The same image runs a connector: override the command, e.g.
+#   docker run -e HUB_URL=http://hub:8080 -e CONNECTOR_KEY=... -e SMS_AUTH_TOKEN=... \
+#     -p 8081:8081 chat-hub node connectors/sms/dist/src/main.js
 USER node
 EXPOSE 8080
 

@@ -193,7 +193,7 @@ class ConnectorProcess {
     this.child = child;
     for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
     const deadline = Date.now() + 20_000;
-    while (!this.logs.slice(from).some((l) => l.includes('"msg":"registered with the hub"'))) {
+    while (!this.logs.slice(from).some((l) => l.includes('"msg":"connector ready"'))) {
       if (child.exitCode !== null) throw new Error(`connector ${this.via} exited with ${child.exitCode}: ${this.logs.slice(from).join('\n')}`);
       if (Date.now() > deadline) throw new Error(`connector ${this.via} did not register: ${this.logs.slice(from).join('\n')}`);
       await sleep(50);
@@ -301,6 +301,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
       MediaUrl0: `https://api.twilio.com/2010-04-01/Accounts/${ACCOUNT_SID}/Messages/MM1/Media/ME1`,
       MediaContentType0: 'image/jpeg',
     });
+    expect((await fetch(`${main.url}/health`)).status).to.equal(200);
     const first = await postWebhook(`${main.url}/sms/inbound`, params);
     expect(first.status).to.equal(200);
     expect(first.headers.get('content-type')).to.match(/^text\/xml/);

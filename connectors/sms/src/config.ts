@@ -8,7 +8,7 @@ const optionalText = z.preprocess(blankAsAbsent, z.string().trim().optional());
 const envSchema = z
   .object({
     HUB_URL: z.url({ message: 'HUB_URL must be a URL such as http://127.0.0.1:8080' }),
-    CONNECTOR_KEY: z.string().min(8, 'CONNECTOR_KEY must be at least 8 characters (the hub refuses shorter keys)'),
+    CONNECTOR_KEY: z.string({ error: 'CONNECTOR_KEY is required' }).min(8, 'CONNECTOR_KEY must be at least 8 characters (the hub refuses shorter keys)'),
     CONNECTOR_ID: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'CONNECTOR_ID must be a connector id such as "sms"').default('sms'),
     CONNECTOR_NAME: z.string().min(1).default('SMS Connector'),
     PORT: z.coerce.number().int().min(0).max(65535).default(8081),
@@ -16,8 +16,8 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     PUBLIC_URL: z.preprocess(blankAsAbsent, z.url({ message: 'PUBLIC_URL must be an absolute URL such as https://sms.example.com' }).optional()),
     SMS_API_BASE: z.url({ message: 'SMS_API_BASE must be a URL' }).default('https://api.twilio.com'),
-    SMS_ACCOUNT_SID: z.string().min(1, 'SMS_ACCOUNT_SID is required'),
-    SMS_AUTH_TOKEN: z.string().min(1, 'SMS_AUTH_TOKEN is required'),
+    SMS_ACCOUNT_SID: z.string({ error: 'SMS_ACCOUNT_SID is required' }).min(1, 'SMS_ACCOUNT_SID is required'),
+    SMS_AUTH_TOKEN: z.string({ error: 'SMS_AUTH_TOKEN is required' }).min(1, 'SMS_AUTH_TOKEN is required'),
     SMS_FROM: optionalText,
     SMS_MESSAGING_SERVICE_SID: optionalText,
     SMS_API_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),

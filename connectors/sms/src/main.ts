@@ -72,7 +72,7 @@ process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
 
 hub.start().then(
-  () => logger.info({ hubUrl: config.hubUrl }, 'registered with the hub'),
+  () => logger.info({ event: 'ready', hubUrl: config.hubUrl }, 'connector ready'),
   (err: unknown) => {
     // A signal during start() closes the connector, which ends start() too: shutdown() owns the exit then.
     if (stopping) return;

@@ -12,8 +12,10 @@ export function createSmsApp(options: SmsAppOptions): Express {
   app.disable('x-powered-by');
   // Behind a proxy req.protocol must come from X-Forwarded-Proto, or unsigned-URL rebuilding breaks; PUBLIC_URL avoids guessing.
   app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // 503 until registered (and while reconnecting): a load balancer then sends webhooks only to a process that can relay them.
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', registered: options.registered() });
+    const registered = options.registered();
+    res.status(registered ? 200 : 503).json({ status: registered ? 'ok' : 'not registered with the hub', registered });
   });
   app.use('/sms', createSmsWebhooks(options));
   app.use((req, res) => {

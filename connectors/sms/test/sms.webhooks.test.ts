@@ -26,9 +26,9 @@ class FakeHub {
   }
 }
 
-async function listen(publicUrl?: string): Promise<{ server: Server; base: string; hub: FakeHub }> {
+async function listen(publicUrl?: string, registered = true): Promise<{ server: Server; base: string; hub: FakeHub }> {
   const hub = new FakeHub();
-  const app = createSmsApp({ authToken: TOKEN, publicUrl, hub, logger: pino({ level: 'silent' }), registered: () => true });
+  const app = createSmsApp({ authToken: TOKEN, publicUrl, hub, logger: pino({ level: 'silent' }), registered: () => registered });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -121,11 +121,15 @@ describe('sms connector: webhooks (unit, real HTTP)', () => {
     expect(hub.inbound).to.have.length(0);
   });
 
-  it('serves GET /health', async () => {
-    const { server, base } = await listen();
-    servers.push(server);
-    const res = await fetch(`${base}/health`);
+  it('serves GET /health: 200 when registered with the hub, 503 otherwise', async () => {
+    const up = await listen();
+    const down = await listen(undefined, false);
+    servers.push(up.server, down.server);
+    const res = await fetch(`${up.base}/health`);
     expect(res.status).to.equal(200);
     expect(await res.json()).to.deep.equal({ status: 'ok', registered: true });
+    const notYet = await fetch(`${down.base}/health`);
+    expect(notYet.status).to.equal(503);
+    expect(await notYet.json()).to.deep.include({ registered: false });
   });
 });

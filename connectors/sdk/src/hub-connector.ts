@@ -7,66 +7,9 @@ import type { MessageHandler } from './delivery.js';
 import { ConnectorAuthError, HubRequestError } from './errors.js';
 import { createConnectorLogger } from './logger.js';
 import { OutboundDispatcher } from './outbound-dispatcher.js';
-import type {
-  AttachmentRef,
-  ConnectorInfo,
-  ConnectorToHubEvents,
-  HubAck,
-  HubMessage,
-  HubToConnectorEvents,
-  InboundMessagePayload,
-  MessageStatusPayload,
-} from './protocol.js';
-
-export interface HubConnectorOptions {
-  /** The hub's base URL, e.g. http://127.0.0.1:8080. */
-  hubUrl: string;
-  /** Connector id, equal to the channel name (sms, fb, web). */
-  id: string;
-  name: string;
-  /** This id's entry in the hub's CONNECTOR_KEYS. Typed loosely so `process.env.X` can be passed; a missing key throws here. */
-  key: string | undefined;
-  logger?: Logger;
-  /** How long a request (registration, sendInbound, reportStatus) waits for the hub, reconnects included. Default 10000. */
-  ackTimeoutMs?: number;
-  /** A handler slower than this is answered as a retryable failure. Default 20000. */
-  handlerTimeoutMs?: number;
-  /** How long close() waits for running handlers. Default handlerTimeoutMs. */
-  closeTimeoutMs?: number;
-  /** First reconnect delay; doubles up to reconnectDelayMaxMs. Default 500. */
-  reconnectDelayMs?: number;
-  /** Default 10000. */
-  reconnectDelayMaxMs?: number;
-}
-
-/** A customer's message on the channel, relayed to the hub. */
-export interface InboundInput {
-  /** The customer's address on the channel (phone number, PSID, website user id). */
-  refId: string;
-  /** The customer's display name. */
-  name?: string;
-  text?: string;
-  attachments?: AttachmentRef[];
-  /** The provider's message id: the hub stores a repeated one once. Generated when absent, so the SDK's own retries never store twice. */
-  clientMessageId?: string;
-  metadata?: Record<string, unknown>;
-  customer?: InboundMessagePayload['customer'];
-}
-
-export interface InboundResult {
-  conversationId: string;
-  message: HubMessage;
-}
-
-/** Events of HubConnector itself (not the hub's). */
-export interface HubConnectorEvents {
-  /** Registered with the hub; `reconnect` is true after the first time. */
-  registered: [info: { connector: ConnectorInfo; reconnect: boolean }];
-  /** The connection to the hub dropped (socket.io's reason). */
-  disconnected: [reason: string];
-  /** The hub refused the key; the SDK has stopped reconnecting. */
-  authFailed: [error: ConnectorAuthError];
-}
+import type { ConnectorToHubEvents, HubAck, HubMessage, HubToConnectorEvents, InboundMessagePayload, MessageStatusPayload, ConnectorInfo } from './protocol.js';
+import type { HubConnectorEvents, HubConnectorOptions, InboundInput, InboundResult } from './connector.types.js';
+import { ReadyGate } from './ready-gate.js';
 
 type ConnectorSocket = Socket<HubToConnectorEvents, ConnectorToHubEvents>;
 
@@ -100,8 +43,13 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
   private startPromise: Promise<void> | undefined;
   private settleStart: { resolve: () => void; reject: (err: Error) => void } | undefined;
   private closePromise: Promise<void> | undefined;
-  /** Requests waiting for a registered connection; woken on registration, auth failure and close. */
-  private readonly waiters = new Set<() => void>();
+  /** Requests wait here for a registered connection; woken on registration, auth failure and close. */
+  private readonly ready = new ReadyGate<ConnectorSocket>(() => {
+    if (this.fatal) return { error: new HubRequestError('UNAUTHORIZED', this.fatal.message) };
+    if (this.closed) return { error: new HubRequestError('UNAVAILABLE', 'connector is closed') };
+    if (this.isRegistered && this.socket?.connected) return { value: this.socket };
+    return undefined;
+  });
 
   constructor(options: HubConnectorOptions) {
     super();
@@ -116,7 +64,9 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
     this.reconnectDelayMs = options.reconnectDelayMs ?? 500;
     this.reconnectDelayMaxMs = options.reconnectDelayMaxMs ?? 10_000;
     this.backoff = new Backoff(this.reconnectDelayMs, this.reconnectDelayMaxMs);
-    this.log = (options.logger ?? createConnectorLogger()).child({ connector: this.id });
+    const logger = options.logger ?? createConnectorLogger();
+    // Bound once: a logger from createConnectorLogger({connector}) already carries it.
+    this.log = logger.bindings()['connector'] === this.id ? logger : logger.child({ connector: this.id });
     this.dispatcher = new OutboundDispatcher(this.log, handlerTimeoutMs);
   }
 
@@ -202,7 +152,7 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
     this.socket?.close();
     this.settleStart?.reject(new Error('connector closed before it registered'));
     this.settleStart = undefined;
-    this.wakeWaiters();
+    this.ready.wake();
     this.log.info({ event: 'closed' }, 'hub connection closed');
   }
 
@@ -237,7 +187,7 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
     this.registrations += 1;
     this.backoff.reset();
     this.log.info({ event: 'registered', reconnect, socketId: socket.id }, reconnect ? 'registered again after a reconnect' : 'registered with the hub');
-    this.wakeWaiters();
+    this.ready.wake();
     this.settleStart?.resolve();
     this.settleStart = undefined;
     this.emit('registered', { connector: ack.connector, reconnect });
@@ -291,39 +241,12 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.registerTimer);
     this.socket?.close();
+    // During start() the rejection of start() reports it; afterwards only the event can.
+    const starting = this.settleStart !== undefined;
     this.settleStart?.reject(err);
     this.settleStart = undefined;
-    this.wakeWaiters();
-    if (this.listenerCount('authFailed') > 0) this.emit('authFailed', err);
-  }
-
-  private wakeWaiters(): void {
-    for (const wake of [...this.waiters]) wake();
-  }
-
-  /** Resolves with the socket once registered; rejects at `deadline`, on close or on a refused key. */
-  private whenRegistered(deadline: number): Promise<ConnectorSocket> {
-    return new Promise((resolve, reject) => {
-      const settle = (): boolean => {
-        if (this.fatal) reject(new HubRequestError('UNAUTHORIZED', this.fatal.message));
-        else if (this.closed) reject(new HubRequestError('UNAVAILABLE', 'connector is closed'));
-        else if (this.isRegistered && this.socket?.connected) resolve(this.socket);
-        else return false;
-        return true;
-      };
-      if (settle()) return;
-      const remaining = deadline - Date.now();
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        reject(new HubRequestError('UNAVAILABLE', `not connected to the hub within ${this.ackTimeoutMs} ms`));
-      }, Math.max(0, remaining));
-      const wake = (): void => {
-        if (!settle()) return;
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-      };
-      this.waiters.add(wake);
-    });
+    this.ready.wake();
+    if (!starting) this.emit('authFailed', err);
   }
 
   /**
@@ -337,7 +260,7 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
   ): Promise<{ ok: true } & T> {
     const deadline = Date.now() + this.ackTimeoutMs;
     for (let attempt = 1; ; attempt += 1) {
-      const socket = await this.whenRegistered(deadline);
+      const socket = await this.ready.wait(deadline, () => new HubRequestError('UNAVAILABLE', `not connected to the hub within ${this.ackTimeoutMs} ms`));
       const connection = this.connection;
       let ack: HubAck<T>;
       try {

@@ -1,5 +1,6 @@
 /** The connector SDK: everything a connector needs to talk to the hub. Wire types live in `@chat-hub/connector-sdk/protocol`. */
-export { HubConnector, type HubConnectorEvents, type HubConnectorOptions, type InboundInput, type InboundResult } from './hub-connector.js';
+export { HubConnector } from './hub-connector.js';
+export type { HubConnectorEvents, HubConnectorOptions, InboundInput, InboundResult } from './connector.types.js';
 export { ConnectorAuthError, HubRequestError, RetryableError, type HubErrorDetail } from './errors.js';
 export { ackForError, ackForResult, HandlerTimeoutError, type DeliveryResult, type MessageHandler } from './delivery.js';
 export { createConnectorLogger, REDACT_PATHS, type ConnectorLoggerOptions } from './logger.js';

@@ -6,7 +6,7 @@ import type { ConnectorToHubEvents, HubToConnectorEvents, RegisterConnectorPaylo
 export type FakeHubSocket = Socket<ConnectorToHubEvents, HubToConnectorEvents>;
 
 export interface FakeHubOptions {
-  /** The only key accepted, in the handshake and in registerConnector. */
+  /** The only key accepted, in the handshake and in registerConnector (see FakeHub.key). */
   key: string;
   /** Refuse wrong keys already in the handshake (as the hub does); otherwise only in the registration ack. */
   checkHandshake?: boolean;
@@ -23,16 +23,19 @@ export class FakeHub {
   /** Sockets currently registered. */
   readonly registered = new Set<FakeHubSocket>();
   url = '';
+  /** The key accepted from now on; change it to simulate a revoked key. */
+  key: string;
   private readonly http: HttpServer;
   private readonly onConnection: Array<(socket: FakeHubSocket) => void> = [];
 
   constructor(private readonly options: FakeHubOptions) {
+    this.key = options.key;
     this.http = createServer();
     this.io = new Server(this.http, { transports: ['websocket'] });
     this.io.use((socket, next) => {
       const auth = socket.handshake.auth as Record<string, unknown>;
       this.handshakes.push(auth);
-      if (this.options.checkHandshake !== false && auth['connectorKey'] !== this.options.key) {
+      if (this.options.checkHandshake !== false && auth['connectorKey'] !== this.key) {
         const err = new Error('wrong connector key') as Error & { data?: unknown };
         err.data = { code: 'UNAUTHORIZED', message: 'wrong connector key' };
         return next(err);
@@ -42,7 +45,7 @@ export class FakeHub {
     this.io.on('connection', (socket) => {
       socket.on('registerConnector', (payload, ack) => {
         this.registrations.push(payload);
-        if (payload.key !== this.options.key) {
+        if (payload.key !== this.key) {
           ack({ ok: false, error: { code: 'UNAUTHORIZED', message: 'wrong connector key' } });
           socket.disconnect(true);
           return;

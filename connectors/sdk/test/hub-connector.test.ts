@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
-import { HubConnector, type HubConnectorOptions } from '../src/hub-connector.js';
+import type { HubConnectorOptions } from '../src/connector.types.js';
+import { HubConnector } from '../src/hub-connector.js';
 import { ConnectorAuthError, HubRequestError, RetryableError } from '../src/errors.js';
 import { createConnectorLogger } from '../src/logger.js';
 import type { DeliveryAck, HubMessage, InboundMessagePayload } from '../src/protocol.js';
@@ -116,7 +117,23 @@ describe('HubConnector (against a real socket.io server)', () => {
       await sleep(600);
       expect(hub.handshakes).to.have.length(1);
       expect(hub.registrations).to.have.length(1);
-      expect(authFailed).to.equal(1);
+      expect(authFailed).to.equal(0); // start() reports it
+    });
+
+    it('emits authFailed and stops when the key is revoked while running', async () => {
+      const c = connector();
+      await c.start();
+      const failed = once(c, 'authFailed');
+      hub.key = 'rotated-key-0123456789';
+      hub.socket().disconnect(true);
+      const [err] = (await failed) as [Error];
+      expect(err).to.be.instanceOf(ConnectorAuthError);
+      const handshakes = hub.handshakes.length;
+      await sleep(500);
+      expect(hub.handshakes).to.have.length(handshakes);
+      expect(c.registered).to.equal(false);
+      const refused = await c.sendInbound({ refId: 'u1', text: 'x' }).catch((e: unknown) => e);
+      expect((refused as HubRequestError).code).to.equal('UNAUTHORIZED');
     });
 
     it('registers again after the server drops the connection', async () => {

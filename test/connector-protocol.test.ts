@@ -11,6 +11,7 @@ const HUB_ENV = {
   CONNECTOR_ACK_TIMEOUT_MS: '500',
   CONNECTOR_RETRY_BASE_MS: '100',
   CONNECTOR_MAX_ATTEMPTS: '3',
+  CHANNELS: JSON.stringify([{ id: 'promo-sms', source: 'sms', name: 'Promotions' }]),
 };
 const system = { authorization: `Bearer ${SYSTEM_TOKEN}` };
 
@@ -309,6 +310,15 @@ describe('Connectors (§5): the hub side of the protocol', function () {
       expect(r2.body.id).to.equal(r1.body.id);
       await sleep(300);
       expect(sms.received.filter((m) => m.text === 'only once')).to.have.length(1);
+    });
+
+    it('sends through a channel fixed in configuration (CHANNELS)', async () => {
+      const sms = await rawConnector(hub.url, 'sms', KEYS.sms);
+      ok(await sms.register());
+      const to = phone();
+      const res = await postJson<Record<string, unknown>>(`${hub.url}/messages.send`, { source_recipient_id: to, channel_id: 'promo-sms', message: { text: 'Sale!' } }, system);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      await until(() => sms.received.some((m) => m.refId === to && m.text === 'Sale!'), 'the message at the connector');
     });
 
     it('answers 401/403 without the system token, 404 for an unknown channel, 400 naming bad fields', async () => {

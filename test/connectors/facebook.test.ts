@@ -1,13 +1,11 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
-import { freePort } from '../../src/devstore/local-docstore.js';
-import { closeAllSockets, emitAck, joinedAgent, record } from '../support/clients.js';
-import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
+import { closeAllSockets, joinedAgent, record } from '../support/clients.js';
+import type { RunningHub } from '../support/hub.js';
 import { until } from '../support/raw-connector.js';
-import { startTestStore, type TestStore } from '../support/store.js';
+import { agentJoinedTo, agentSays, conversationsOf as channelConversations, startConnectorHub, type HubMessage as Msg } from './connector-hub.js';
+import { ConnectorProcess, postWebhook } from './connector-process.js';
 import { GraphStandIn } from './fb-graph-stand-in.js';
 
 /**
@@ -21,19 +19,6 @@ const VERIFY_TOKEN = 'e2e-verify-token-123';
 const PAGE_TOKEN = 'EAAG-e2e-page-access-token';
 const PAGE_ID = '100200300400';
 const GRAPH_VERSION = 'v21.0';
-const CONNECTOR_MAIN = fileURLToPath(new URL('../../../connectors/facebook/dist/src/main.js', import.meta.url));
-
-type Msg = {
-  id: string;
-  conversationId: string;
-  type: string;
-  text?: string;
-  state?: string;
-  clientMessageId?: string;
-  attachments?: Array<{ type: string; name: string; contentUrl: string }>;
-  metadata?: Record<string, unknown>;
-  from: { id: string; role?: string };
-};
 
 const sign = (raw: string, secret = APP_SECRET): string => `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
 
@@ -48,117 +33,67 @@ function messageBody(psid: string, message: Record<string, unknown>): Record<str
 
 describe('facebook connector (e2e: real hub, real connector process, stand-in Graph API)', function () {
   this.timeout(20_000);
-  let store: TestStore;
   let hub: RunningHub;
   const graph = new GraphStandIn(PAGE_TOKEN);
-  let child: ChildProcess | undefined;
-  let fbUrl = '';
-  const logs: string[] = [];
+  const connector = new ConnectorProcess(
+    'facebook',
+    () => ({
+      HUB_URL: hub.url,
+      CONNECTOR_KEY: FB_KEY,
+      FB_APP_SECRET: APP_SECRET,
+      FB_VERIFY_TOKEN: VERIFY_TOKEN,
+      FB_PAGE_ACCESS_TOKEN: PAGE_TOKEN,
+      FB_GRAPH_BASE: graph.url,
+      FB_GRAPH_VERSION: GRAPH_VERSION,
+      FB_API_TIMEOUT_MS: '2000',
+    }),
+    'health',
+  );
+  const { logs } = connector;
 
   before(async function () {
     this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('connector_facebook'), {
-      CONNECTOR_KEYS: `fb:${FB_KEY}`,
-      CONNECTOR_ACK_TIMEOUT_MS: '5000',
-      CONNECTOR_RETRY_BASE_MS: '100',
-      CONNECTOR_MAX_ATTEMPTS: '4',
-    });
+    hub = await startConnectorHub('connector_facebook', { id: 'fb', key: FB_KEY, ackTimeoutMs: 5_000, maxAttempts: 4 });
     await graph.start();
-    const port = await freePort();
-    fbUrl = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [CONNECTOR_MAIN], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HUB_URL: hub.url,
-        CONNECTOR_KEY: FB_KEY,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'debug',
-        FB_APP_SECRET: APP_SECRET,
-        FB_VERIFY_TOKEN: VERIFY_TOKEN,
-        FB_PAGE_ACCESS_TOKEN: PAGE_TOKEN,
-        FB_GRAPH_BASE: graph.url,
-        FB_GRAPH_VERSION: GRAPH_VERSION,
-        FB_API_TIMEOUT_MS: '2000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-    const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`connector exited with ${code}: ${logs.join('\n')}`))));
-    let waiting = true;
-    const healthy = (async () => {
-      while (waiting) {
-        const ok = await fetch(`${fbUrl}/health`).then((r) => r.status === 200, () => false);
-        if (ok) return;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })();
-    let timer: NodeJS.Timeout | undefined;
-    const tooSlow = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`connector not healthy: ${logs.join('\n')}`)), 30_000);
-    });
-    await Promise.race([healthy, exited, tooSlow]).finally(() => {
-      waiting = false;
-      clearTimeout(timer);
-    });
+    await connector.start();
     expect(logs.some((l) => l.includes('"event":"registered"'))).to.equal(true);
   });
 
   afterEach(() => closeAllSockets());
   after(async function () {
     this.timeout(30_000);
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await connector.stop();
     await graph.close();
     await hub?.close();
-    await store?.close();
   });
 
   const postEvent = (raw: string, signature: string | null = sign(raw)): Promise<Response> =>
-    fetch(`${fbUrl}/webhook`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(signature === null ? {} : { 'x-hub-signature-256': signature }) },
-      body: raw,
-    });
+    postWebhook(`${connector.url}/webhook`, 'application/json', raw, signature === null ? null : ['x-hub-signature-256', signature]);
 
-  async function conversationsOf(psid: string): Promise<Array<{ id: string; channel: string; customer?: { refId?: string } }>> {
-    const res = await fetch(`${hub.url}/api/conversations?channel=fb&refId=${encodeURIComponent(psid)}`, { headers: { authorization: `Bearer ${SYSTEM_TOKEN}` } });
-    expect(res.status).to.equal(200);
-    return ((await res.json()) as { data: Array<{ id: string; channel: string; customer?: { refId?: string } }> }).data;
-  }
+  const conversationsOf = (psid: string): ReturnType<typeof channelConversations> => channelConversations(hub.url, 'fb', psid);
 
   /** A customer message from a new PSID, relayed through the connector; the conversation it opened and a joined agent. */
   async function customerConversation(agentId: string): Promise<{ psid: string; conversationId: string; agent: Socket }> {
     const psid = newPsid();
     const res = await postEvent(JSON.stringify(messageBody(psid, { mid: `m_in_${psid}`, text: 'hello from Messenger' })));
     expect(res.status).to.equal(200);
-    const [conversation] = await conversationsOf(psid);
-    expect(conversation, 'conversation opened').to.not.equal(undefined);
-    const { socket } = await joinedAgent(hub.url, conversation!.id, agentId);
-    return { psid, conversationId: conversation!.id, agent: socket };
+    return { psid, ...(await agentJoinedTo(hub.url, 'fb', psid, agentId)) };
   }
 
   /** The agent replies; resolves with the reply once the hub announced it in a final state. */
   async function agentReply(agent: Socket, agentId: string, conversationId: string, text: string): Promise<Msg> {
     const updates = record<Msg>(agent, 'messageUpdated');
-    const ack = await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: agentId, name: 'Agent' }, text });
-    expect(ack.ok, JSON.stringify(ack)).to.equal(true);
-    const id = (ack as unknown as { message: Msg }).message.id;
+    const { id } = await agentSays(agent, agentId, conversationId, text);
     await until(() => updates.some((m) => m.id === id && m.state !== 'PENDING'), `a final state for "${text}"`, 15_000);
     return updates.filter((m) => m.id === id && m.state !== 'PENDING').at(-1)!;
   }
 
   it('answers the verification handshake: the challenge for the right token, 403 for a wrong one', async () => {
     const q = (token: string) => new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.verify_token': token, 'hub.challenge': '987654321' }).toString();
-    const right = await fetch(`${fbUrl}/webhook?${q(VERIFY_TOKEN)}`);
+    const right = await fetch(`${connector.url}/webhook?${q(VERIFY_TOKEN)}`);
     expect(right.status).to.equal(200);
     expect(await right.text()).to.equal('987654321');
-    const wrong = await fetch(`${fbUrl}/webhook?${q('not-the-token')}`);
+    const wrong = await fetch(`${connector.url}/webhook?${q('not-the-token')}`);
     expect(wrong.status).to.equal(403);
     expect(await wrong.text()).to.not.contain('987654321');
   });
@@ -252,9 +187,8 @@ describe('facebook connector (e2e: real hub, real connector process, stand-in Gr
   });
 
   it('never logged a secret, and stops cleanly on SIGTERM', async () => {
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-    child!.kill('SIGTERM');
-    expect(await exited).to.equal(0);
+    connector.child!.kill('SIGTERM');
+    expect(await connector.exit).to.equal(0);
     expect(logs.some((l) => l.includes('"event":"stopped"'))).to.equal(true);
     const all = logs.join('\n');
     for (const secret of [PAGE_TOKEN, APP_SECRET, VERIFY_TOKEN, FB_KEY]) expect(all).to.not.contain(secret);

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpStandIn } from './http-stand-in.js';
 
 /** One recorded Send API call. */
 export interface GraphCall {
@@ -13,53 +14,39 @@ export type GraphAnswer = { status: number; body: unknown };
  * A stand-in Graph API for tests: `POST /vXX.X/me/messages` as Meta documents it. It checks the
  * page access token (code 190 otherwise), records every call, and answers from `script` first.
  */
-export class GraphStandIn {
+export class GraphStandIn extends HttpStandIn {
   readonly calls: GraphCall[] = [];
   /** Answers for the next calls, in order; afterwards every valid call succeeds. */
   readonly script: GraphAnswer[] = [];
-  private server: Server | undefined;
   private counter = 0;
-  url = '';
 
-  constructor(private readonly pageToken: string) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const url = new URL(req.url ?? '/', 'http://graph');
-        const answer = (status: number, body: unknown): void => {
-          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-        };
-        if (req.method !== 'POST' || !/^\/v\d+\.\d+\/me\/messages$/.test(url.pathname)) {
-          answer(404, { error: { message: 'Unknown path components', type: 'OAuthException', code: 2500, fbtrace_id: 'stand-in' } });
-          return;
-        }
-        const token = url.searchParams.get('access_token');
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as GraphCall['body'];
-        const call: GraphCall = { token, body, status: 0 };
-        this.calls.push(call);
-        let reply: GraphAnswer;
-        if (token !== this.pageToken) {
-          reply = { status: 400, body: { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190, fbtrace_id: 'stand-in' } } };
-        } else {
-          const next = this.script.shift();
-          this.counter += 1;
-          call.messageId = `m_graph_${this.counter}`;
-          reply = next ?? { status: 200, body: { recipient_id: body.recipient?.id, message_id: call.messageId } };
-        }
-        call.status = reply.status;
-        answer(reply.status, reply.body);
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  constructor(private readonly pageToken: string) {
+    super();
   }
 
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  protected handle(req: IncomingMessage, raw: Buffer, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://graph');
+    const answer = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (req.method !== 'POST' || !/^\/v\d+\.\d+\/me\/messages$/.test(url.pathname)) {
+      answer(404, { error: { message: 'Unknown path components', type: 'OAuthException', code: 2500, fbtrace_id: 'stand-in' } });
+      return;
+    }
+    const token = url.searchParams.get('access_token');
+    const body = JSON.parse(raw.toString('utf8') || '{}') as GraphCall['body'];
+    const call: GraphCall = { token, body, status: 0 };
+    this.calls.push(call);
+    let reply: GraphAnswer;
+    if (token !== this.pageToken) {
+      reply = { status: 400, body: { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190, fbtrace_id: 'stand-in' } } };
+    } else {
+      const next = this.script.shift();
+      this.counter += 1;
+      call.messageId = `m_graph_${this.counter}`;
+      reply = next ?? { status: 200, body: { recipient_id: body.recipient?.id, message_id: call.messageId } };
+    }
+    call.status = reply.status;
+    answer(reply.status, reply.body);
   }
 }

@@ -1,14 +1,11 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
-import { freePort } from '../../src/devstore/local-docstore.js';
-import { closeAllSockets, emitAck, joinedAgent, nextEvent, postJson, record, sleep } from '../support/clients.js';
-import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
+import { closeAllSockets, joinedAgent, nextEvent, postJson, record, sleep } from '../support/clients.js';
+import { SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
 import { until } from '../support/raw-connector.js';
-import { startTestStore, type TestStore } from '../support/store.js';
+import { agentJoinedTo, agentSays, conversationsOf as channelConversations, startConnectorHub, type HubMessage as Msg } from './connector-hub.js';
+import { ConnectorProcess, postWebhook as post } from './connector-process.js';
+import { twilioError, twilioSignature as sign, TwilioStandIn } from './twilio-stand-in.js';
 
 /**
  * The sms connector end to end: the real hub, real connector processes, and a local stand-in for
@@ -19,200 +16,18 @@ const SMS_KEY = 'sms-e2e-key-0123456789';
 const ACCOUNT_SID = `AC${'0123456789abcdef'.repeat(2)}`;
 const AUTH_TOKEN = 'e2e-auth-token-9f8e7d6c5b4a';
 const FROM = '+15005550006';
-const CONNECTOR_MAIN = fileURLToPath(new URL('../../../connectors/sms/dist/src/main.js', import.meta.url));
 const system = { authorization: `Bearer ${SYSTEM_TOKEN}` };
 
-type Msg = {
-  id: string;
-  conversationId: string;
-  type: string;
-  text?: string;
-  state?: string;
-  clientMessageId?: string;
-  attachments?: Array<{ type: string; name: string; contentUrl: string }>;
-  metadata: Record<string, unknown>;
-  from: { id: string; role?: string };
-};
-
-/** One SMS the stand-in accepted (a replayed Idempotency-Key adds none). */
-interface SentSms {
-  sid: string;
-  to: string;
-  from: string | null;
-  body: string;
-  mediaUrls: string[];
-  statusCallback: string | null;
-  idempotencyKey: string | null;
-  /** The path prefix of the connector process that sent it (each process gets its own SMS_API_BASE). */
-  via: string;
-}
-
-/** Every request to the Messages endpoint, with the answer given. */
-interface ProviderCall {
-  via: string;
-  to: string | null;
-  body: string | null;
-  idempotencyKey: string | null;
-  status: number;
-  replayed: boolean;
-}
-
-type Answer = { status: number; body: Record<string, unknown> };
-
-const twilioError = (status: number, code: number, message: string): Answer => ({
-  status,
-  body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
-});
-
-/**
- * A stand-in Messages API: POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json with Basic
- * auth and a form body, answering 201 with a Message resource or Twilio's error JSON. Like
- * providers that honour Idempotency-Key, a key it accepted before is answered with the first
- * response and sends nothing; a key whose earlier attempt failed may be tried again.
- */
-class SmsProviderStandIn {
-  readonly sent: SentSms[] = [];
-  readonly calls: ProviderCall[] = [];
-  /** Answers for the next valid requests, in order; afterwards every valid request is accepted. */
-  readonly script: Answer[] = [];
-  /** Refuses matching requests (checked before the script). */
-  refuse: ((form: URLSearchParams) => Answer | undefined) | undefined;
-  /** Called after an SMS is recorded and before the answer goes out. */
-  onAccepted: ((sms: SentSms) => void) | undefined;
-  latencyMs = 0;
-  url = '';
-  private readonly accepted = new Map<string, Answer>();
-  private server: Server | undefined;
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const send = (a: Answer, replayed = false): void => {
-          setTimeout(() => {
-            if (!res.destroyed) res.writeHead(a.status, { 'content-type': 'application/json', ...(replayed ? { 'idempotent-replayed': 'true' } : {}) }).end(JSON.stringify(a.body));
-          }, this.latencyMs);
-        };
-        const match = /^(\/[a-z0-9]+)?\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
-        if (req.method !== 'POST' || !match) return send(twilioError(404, 20404, 'The requested resource was not found'));
-        const via = match[1]?.slice(1) ?? '';
-        const expectedAuth = `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64')}`;
-        if (match[2] !== ACCOUNT_SID || req.headers.authorization !== expectedAuth) return send(twilioError(401, 20003, 'Authenticate'));
-        if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) return send(twilioError(400, 20001, 'Unsupported content type'));
-        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-        const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : null;
-        const call: ProviderCall = { via, to: form.get('To'), body: form.get('Body'), idempotencyKey: key, status: 0, replayed: false };
-        this.calls.push(call);
-        const previous = key ? this.accepted.get(key) : undefined;
-        if (previous) {
-          Object.assign(call, { status: previous.status, replayed: true });
-          return send(previous, true);
-        }
-        let answer: Answer | undefined;
-        if (!form.get('To')) answer = twilioError(400, 21604, "A 'To' phone number is required.");
-        else if (!form.get('From') && !form.get('MessagingServiceSid')) answer = twilioError(400, 21603, "A 'From' phone number is required.");
-        else if (!form.get('Body') && !form.has('MediaUrl')) answer = twilioError(400, 21602, 'Message body is required.');
-        answer ??= this.refuse?.(form) ?? this.script.shift();
-        if (!answer) {
-          const sms: SentSms = {
-            sid: `SM${randomBytes(16).toString('hex')}`,
-            to: form.get('To') ?? '',
-            from: form.get('From'),
-            body: form.get('Body') ?? '',
-            mediaUrls: form.getAll('MediaUrl'),
-            statusCallback: form.get('StatusCallback'),
-            idempotencyKey: key,
-            via,
-          };
-          this.sent.push(sms);
-          answer = {
-            status: 201,
-            body: { sid: sms.sid, account_sid: ACCOUNT_SID, to: sms.to, from: sms.from, body: sms.body, status: 'queued', num_media: String(sms.mediaUrls.length), error_code: null, error_message: null },
-          };
-          if (key) this.accepted.set(key, answer);
-          this.onAccepted?.(sms);
-        }
-        call.status = answer.status;
-        send(answer);
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  }
-
-  /** The SMS sent to `to`, oldest first. */
-  to(to: string): SentSms[] {
-    return this.sent.filter((s) => s.to === to);
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-/** Twilio's signature, computed here independently of the connector's code. */
-function twilioSignature(url: string, params: Record<string, string>, token = AUTH_TOKEN): string {
-  const data = Object.keys(params)
-    .sort()
-    .reduce((acc, name) => acc + name + params[name], url);
-  return createHmac('sha1', token).update(data, 'utf8').digest('base64');
-}
+/** Twilio's signature with the account's auth token (or another one, to forge). */
+const twilioSignature = (url: string, params: Record<string, string>, token = AUTH_TOKEN): string => sign(url, params, token);
 
 /** Posts a webhook as the provider does: form body, X-Twilio-Signature over the URL and the params. */
 function postWebhook(url: string, params: Record<string, string>, signature: string | null = twilioSignature(url, params)): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(signature === null ? {} : { 'x-twilio-signature': signature }) },
-    body: new URLSearchParams(params).toString(),
-  });
+  return post(url, 'application/x-www-form-urlencoded', new URLSearchParams(params).toString(), signature === null ? null : ['x-twilio-signature', signature]);
 }
 
-/** A real connector process; restartable on the same port. */
-class ConnectorProcess {
-  child: ChildProcess | undefined;
-  readonly logs: string[] = [];
-  url = '';
-  private port = 0;
-
-  constructor(
-    private readonly env: () => Record<string, string>,
-    readonly via: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.port ||= await freePort();
-    this.url = `http://127.0.0.1:${this.port}`;
-    const from = this.logs.length;
-    const child = spawn(process.execPath, [CONNECTOR_MAIN], {
-      env: { PATH: process.env['PATH'] ?? '', PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...this.env() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-    const deadline = Date.now() + 20_000;
-    while (!this.logs.slice(from).some((l) => l.includes('"msg":"connector ready"'))) {
-      if (child.exitCode !== null) throw new Error(`connector ${this.via} exited with ${child.exitCode}: ${this.logs.slice(from).join('\n')}`);
-      if (Date.now() > deadline) throw new Error(`connector ${this.via} did not register: ${this.logs.slice(from).join('\n')}`);
-      await sleep(50);
-    }
-  }
-
-  /** Stops it (SIGTERM: graceful; SIGKILL: a crash) and waits for the exit. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await Promise.race([exited, sleep(10_000)]);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
-}
+/** A connector process, started once it logged that it is ready; its label `via` tells the stand-in which one sent an SMS. */
+const smsConnector = (env: () => Record<string, string>, via: string): ConnectorProcess => new ConnectorProcess('sms', env, { log: '"msg":"connector ready"' }, via);
 
 let numbers = 0;
 /** A fresh customer number per test (E.164, the 555 fiction range). */
@@ -222,9 +37,8 @@ const newMessageSid = (): string => `SM${Date.now().toString(16)}${String((sids 
 
 describe('sms connector (e2e: real hub, real connector processes, stand-in Messages API)', function () {
   this.timeout(20_000);
-  let store: TestStore;
   let hub: RunningHub;
-  const provider = new SmsProviderStandIn();
+  const provider = new TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN);
   const baseEnv = (via: string): Record<string, string> => ({
     HUB_URL: hub.url,
     CONNECTOR_KEY: SMS_KEY,
@@ -235,18 +49,12 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
     SMS_API_BASE: `${provider.url}/${via}`,
     SMS_API_TIMEOUT_MS: '3000',
   });
-  const main = new ConnectorProcess(() => baseEnv('p1'), 'p1');
+  const main = smsConnector(() => baseEnv('p1'), 'p1');
   const processes: ConnectorProcess[] = [main];
 
   before(async function () {
     this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('connector_sms'), {
-      CONNECTOR_KEYS: `sms:${SMS_KEY}`,
-      CONNECTOR_ACK_TIMEOUT_MS: '5000',
-      CONNECTOR_RETRY_BASE_MS: '100',
-      CONNECTOR_MAX_ATTEMPTS: '5',
-    });
+    hub = await startConnectorHub('connector_sms', { id: 'sms', key: SMS_KEY, ackTimeoutMs: 5_000, maxAttempts: 5 });
     await provider.start();
     await main.start();
   });
@@ -264,14 +72,9 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
     await Promise.all(processes.map((p) => p.stop()));
     await provider.close();
     await hub?.close();
-    await store?.close();
   });
 
-  async function conversationsOf(number: string): Promise<Array<{ id: string; channel: string }>> {
-    const res = await fetch(`${hub.url}/api/conversations?channel=sms&refId=${encodeURIComponent(number)}`, { headers: system });
-    expect(res.status).to.equal(200);
-    return ((await res.json()) as { data: Array<{ id: string; channel: string }> }).data;
-  }
+  const conversationsOf = (number: string): ReturnType<typeof channelConversations> => channelConversations(hub.url, 'sms', number);
 
   function inboundParams(from: string, body: string, extra: Record<string, string> = {}): Record<string, string> {
     return { MessageSid: newMessageSid(), AccountSid: ACCOUNT_SID, From: from, To: FROM, Body: body, NumMedia: '0', ...extra };
@@ -282,16 +85,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
     const number = newNumber();
     const res = await postWebhook(`${via.url}/sms/inbound`, inboundParams(number, 'Hi, I need help'));
     expect(res.status).to.equal(200);
-    const [conversation] = await conversationsOf(number);
-    expect(conversation, 'conversation opened').to.not.equal(undefined);
-    const { socket } = await joinedAgent(hub.url, conversation!.id, agentId);
-    return { number, conversationId: conversation!.id, agent: socket };
-  }
-
-  async function agentSays(agent: Socket, agentId: string, conversationId: string, text: string): Promise<Msg> {
-    const ack = await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: agentId, name: 'Agent' }, text });
-    expect(ack.ok, JSON.stringify(ack)).to.equal(true);
-    return (ack as unknown as { message: Msg }).message;
+    return { number, ...(await agentJoinedTo(hub.url, 'sms', number, agentId)) };
   }
 
   it('opens a conversation for an SMS from a new number; the agent sees it; a repeated webhook is stored once', async () => {
@@ -416,7 +210,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
   });
 
   describe('with PUBLIC_URL (status callbacks)', () => {
-    const withCallbacks: ConnectorProcess = new ConnectorProcess((): Record<string, string> => ({ ...baseEnv('pb'), PUBLIC_URL: withCallbacks.url }), 'pb');
+    const withCallbacks: ConnectorProcess = smsConnector((): Record<string, string> => ({ ...baseEnv('pb'), PUBLIC_URL: withCallbacks.url }), 'pb');
     processes.push(withCallbacks);
 
     before(async function () {
@@ -463,7 +257,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
   });
 
   describe('a pool of two processes', () => {
-    const second = new ConnectorProcess(() => baseEnv('p2'), 'p2');
+    const second = smsConnector(() => baseEnv('p2'), 'p2');
     processes.push(second);
 
     it('delivers every message exactly once, in order per conversation, when one member is SIGKILLed mid-traffic', async function () {
@@ -487,7 +281,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
 
       // The 20th accepted SMS kills the process that sent it before the answer leaves: the
       // provider has sent that SMS but the hub never hears of it, so another member retries it.
-      const byVia = new Map([main, second].map((p) => [p.via, p]));
+      const byVia = new Map([main, second].map((p) => [p.label, p]));
       let killed: ConnectorProcess | undefined;
       provider.latencyMs = 10;
       provider.onAccepted = (sms) => {

@@ -1,14 +1,11 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
-import { freePort } from '../../src/devstore/local-docstore.js';
-import { closeAllSockets, emitAck, joinedAgent, nextEvent, record, sleep } from '../support/clients.js';
-import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
+import { closeAllSockets, joinedAgent, nextEvent, record, sleep } from '../support/clients.js';
+import type { RunningHub } from '../support/hub.js';
 import { until } from '../support/raw-connector.js';
-import { startTestStore, type TestStore } from '../support/store.js';
+import { agentSays as say, conversationsOf as channelConversations, startConnectorHub, type HubMessage as Msg } from './connector-hub.js';
+import { ConnectorProcess, postWebhook } from './connector-process.js';
+import { WebsiteStandIn } from './website-stand-in.js';
 
 /**
  * The web connector end to end: the real hub, the real connector process, and a local HTTP
@@ -19,142 +16,16 @@ import { startTestStore, type TestStore } from '../support/store.js';
 const WEB_KEY = 'web-e2e-key-0123456789';
 const INBOUND_TOKEN = 'web-e2e-inbound-token-0123456789';
 const CALLBACK_SECRET = 'web-e2e-callback-secret-0123456789';
-const CONNECTOR_MAIN = fileURLToPath(new URL('../../../connectors/web/dist/src/main.js', import.meta.url));
-const system = { authorization: `Bearer ${SYSTEM_TOKEN}` };
-
-type Msg = {
-  id: string;
-  conversationId: string;
-  type: string;
-  text?: string;
-  state?: string;
-  clientMessageId?: string;
-  metadata: Record<string, unknown>;
-  from: { id: string; name: string; role?: string };
-};
-
-interface Callback {
-  headers: IncomingHttpHeaders;
-  body: string;
-  json: Record<string, unknown>;
-  /** Checked here, independently of the connector's code: HMAC-SHA256(secret, `${ts}.${body}`), ts within 5 minutes. */
-  signatureValid: boolean;
-  status: number;
-}
-
-type Reply = { status: number; body?: Record<string, unknown>; delayMs?: number };
-
-/** The website's backend: verifies each callback's signature, answers from a script (then 200 with its own id). */
-class WebsiteBackend {
-  readonly callbacks: Callback[] = [];
-  /** Replies for the next callbacks, in order. */
-  readonly script: Reply[] = [];
-  /** Message ids it took (2xx), de-duplicated by Idempotency-Key as the README tells receivers to. */
-  readonly accepted = new Map<string, string>();
-  /** Callbacks received, counted before any scripted delay. */
-  arrivals = 0;
-  url = '';
-  private server: Server | undefined;
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.arrivals += 1;
-        const body = Buffer.concat(chunks).toString('utf8');
-        const ts = String(req.headers['x-hub-timestamp'] ?? '');
-        const given = String(req.headers['x-hub-signature-256'] ?? '');
-        const expected = `sha256=${createHmac('sha256', CALLBACK_SECRET).update(`${ts}.${body}`).digest('hex')}`;
-        const signatureValid =
-          given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected)) && Math.abs(Date.now() / 1000 - Number(ts)) <= 300;
-        let json: Record<string, unknown> = {};
-        try {
-          json = JSON.parse(body) as Record<string, unknown>;
-        } catch {
-          // recorded as {}; the test then fails on the fields
-        }
-        let reply: Reply = this.script.shift() ?? { status: 200 };
-        if (!signatureValid) reply = { status: 401, body: { error: 'bad signature' } };
-        const key = String(req.headers['idempotency-key'] ?? '');
-        if (reply.status === 200 && !reply.body) {
-          const siteId = this.accepted.get(key) ?? `site-${this.accepted.size + 1}`;
-          this.accepted.set(key, siteId);
-          reply = { status: 200, body: { id: siteId } };
-        }
-        const answer = (): void => {
-          this.callbacks.push({ headers: req.headers, body, json, signatureValid, status: reply.status });
-          res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body ?? {}));
-        };
-        if (reply.delayMs) setTimeout(answer, reply.delayMs);
-        else answer();
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/chat/callback`;
-  }
-
-  /** Callbacks for one hub message. */
-  for(messageId: string): Callback[] {
-    return this.callbacks.filter((c) => c.json['id'] === messageId);
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-/** A real connector process. */
-class ConnectorProcess {
-  child: ChildProcess | undefined;
-  readonly logs: string[] = [];
-  url = '';
-  exit: Promise<number | null> = Promise.resolve(null);
-
-  constructor(private readonly env: () => Record<string, string>) {}
-
-  /** Spawns it; with `waitFor`, resolves once a log line contains it. */
-  async start(waitFor: string | null = '"msg":"registered with the hub"'): Promise<void> {
-    const port = await freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [CONNECTOR_MAIN], {
-      env: { PATH: process.env['PATH'] ?? '', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'debug', ...this.env() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-    if (!waitFor) return;
-    const deadline = Date.now() + 20_000;
-    while (!this.logs.some((l) => l.includes(waitFor))) {
-      if (child.exitCode !== null) throw new Error(`connector exited with ${child.exitCode}: ${this.logs.join('\n')}`);
-      if (Date.now() > deadline) throw new Error(`connector did not log ${waitFor}: ${this.logs.join('\n')}`);
-      await sleep(50);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await Promise.race([this.exit, sleep(10_000)]);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await this.exit;
-    }
-  }
-}
+/** Started once it logged its registration. */
+const REGISTERED = { log: '"msg":"registered with the hub"' };
 
 let users = 0;
 const newUser = (): string => `site-user-${Date.now().toString(36)}-${(users += 1)}`;
 
 describe('web connector (e2e: real hub, real connector process, a website backend)', function () {
   this.timeout(20_000);
-  let store: TestStore;
   let hub: RunningHub;
-  const backend = new WebsiteBackend();
+  const backend = new WebsiteStandIn(CALLBACK_SECRET);
   const env = (): Record<string, string> => ({
     HUB_URL: hub.url,
     CONNECTOR_KEY: WEB_KEY,
@@ -164,18 +35,12 @@ describe('web connector (e2e: real hub, real connector process, a website backen
     WEB_CALLBACK_TIMEOUT_MS: '2000',
     WEB_CALLBACK_RETRIES: '1',
   });
-  const connector = new ConnectorProcess(env);
-  const intruder = new ConnectorProcess(() => ({ ...env(), CONNECTOR_KEY: 'not-the-web-key-0123' }));
+  const connector = new ConnectorProcess('web', env, REGISTERED);
+  const intruder = new ConnectorProcess('web', () => ({ ...env(), CONNECTOR_KEY: 'not-the-web-key-0123' }), REGISTERED, 'intruder');
 
   before(async function () {
     this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('connector_web'), {
-      CONNECTOR_KEYS: `web:${WEB_KEY}`,
-      CONNECTOR_ACK_TIMEOUT_MS: '8000',
-      CONNECTOR_RETRY_BASE_MS: '100',
-      CONNECTOR_MAX_ATTEMPTS: '5',
-    });
+    hub = await startConnectorHub('connector_web', { id: 'web', key: WEB_KEY, ackTimeoutMs: 8_000, maxAttempts: 5 });
     await backend.start();
     await connector.start();
   });
@@ -190,22 +55,13 @@ describe('web connector (e2e: real hub, real connector process, a website backen
     await Promise.all([connector.stop(), intruder.stop()]);
     await backend.close();
     await hub?.close();
-    await store?.close();
   });
 
   function postMessage(body: unknown, token: string | null = INBOUND_TOKEN): Promise<Response> {
-    return fetch(`${connector.url}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-      body: JSON.stringify(body),
-    });
+    return postWebhook(`${connector.url}/messages`, 'application/json', JSON.stringify(body), token === null ? null : ['authorization', `Bearer ${token}`]);
   }
 
-  async function conversationsOf(userId: string): Promise<Array<{ id: string; channel: string }>> {
-    const res = await fetch(`${hub.url}/api/conversations?channel=web&refId=${encodeURIComponent(userId)}`, { headers: system });
-    expect(res.status).to.equal(200);
-    return ((await res.json()) as { data: Array<{ id: string; channel: string }> }).data;
-  }
+  const conversationsOf = (userId: string): ReturnType<typeof channelConversations> => channelConversations(hub.url, 'web', userId);
 
   /** A website user's first message, the conversation it opened, and an agent joined to it. */
   async function userConversation(agentId: string): Promise<{ userId: string; conversationId: string; agent: Socket }> {
@@ -217,11 +73,7 @@ describe('web connector (e2e: real hub, real connector process, a website backen
     return { userId, conversationId, agent: socket };
   }
 
-  async function agentSays(agent: Socket, agentId: string, conversationId: string, text: string): Promise<Msg> {
-    const ack = await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: agentId, name: 'Alex', role: 'agent' }, text });
-    expect(ack.ok, JSON.stringify(ack)).to.equal(true);
-    return (ack as unknown as { message: Msg }).message;
-  }
+  const agentSays = (agent: Socket, agentId: string, conversationId: string, text: string): Promise<Msg> => say(agent, agentId, conversationId, text, { name: 'Alex', role: 'agent' });
 
   it('reports health with the registration', async () => {
     const res = await fetch(`${connector.url}/health`);

@@ -30,6 +30,14 @@ export interface ArrivedMessage {
   metadata?: { t?: unknown; p?: unknown };
 }
 
+/** A message whose state changed (hub only), e.g. a connector's ack made it DELIVERED. */
+export interface UpdatedMessage {
+  id: string;
+  conversationId: string;
+  state: string;
+  metadata?: { t?: unknown; p?: unknown };
+}
+
 export interface AckResponse {
   ok: boolean;
   error?: { code?: string; message?: string };
@@ -43,6 +51,7 @@ export interface JoinConversationPayload {
 
 export interface BenchServerToClient {
   messageArrived: (message: ArrivedMessage) => void;
+  messageUpdated: (message: UpdatedMessage) => void;
 }
 
 export interface BenchClientToServer {

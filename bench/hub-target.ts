@@ -47,7 +47,8 @@ export class HubTarget implements BenchTarget {
     return { conversationId: res.conversationId, customerId: res.participant.id, customerName: res.participant.name, customerToken: res.token };
   }
 
-  private async agentToken(id: string, name: string): Promise<string> {
+  /** A token for agent `id` from POST /api/agents/token (system token). */
+  async agentToken(id: string, name: string): Promise<string> {
     const res = await postJson<{ token: string }>(`${this.baseUrl}/api/agents/token`, { id, name, skills: [] }, this.systemToken);
     return res.token;
   }
@@ -60,7 +61,8 @@ export class HubTarget implements BenchTarget {
     return joinWithAck(socket, (timed, ack) => timed.emit('joinConversation', { conversationId, id, name }, ack));
   }
 
-  private joined(token: string, conversationId: string, id: string, name: string): Promise<BenchSocket> {
+  /** A socket connected with `token` and joined to `conversationId` as `id`; closed again if the join fails. */
+  joined(token: string, conversationId: string, id: string, name: string): Promise<BenchSocket> {
     return connectAndJoin(
       () => this.connect(token),
       (socket) => this.join(socket, conversationId, id, name),
@@ -147,7 +149,8 @@ export class HubTarget implements BenchTarget {
     return plans;
   }
 
-  private async metrics(): Promise<string | undefined> {
+  /** The hub's Prometheus text, or undefined when /metrics does not answer. */
+  async metrics(): Promise<string | undefined> {
     try {
       const { status, text } = await getText(`${this.baseUrl}/metrics`, 10_000);
       return status === 200 ? text : undefined;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import { BareTarget } from './bare-target.js';
 import type { BenchTarget } from './bench-target.js';
 import type { RunningChild } from './child-runner.js';
 import { closeSockets, errorText, progress, sleep } from './client-util.js';
+import { runConnectorBench, type ConnectorBenchConfig, type ConnectorRunKind } from './connector-runner.js';
 import { HubTarget } from './hub-target.js';
 import type { IdleShape } from './bench-target.js';
 import { describeShape, idleShape, runIdle, type IdleResult } from './idle-runner.js';
@@ -141,6 +143,36 @@ async function idleOn(kind: 'hub' | 'bare', uri: string, shape: IdleShape, repor
   }
 }
 
+/** Gives up on an operation after `ms` (e.g. a drop on a database the store no longer answers for). */
+function within<T>(ms: number, what: string, op: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms)));
+  return Promise.race([op, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One connector run on its own hub process (with CONNECTOR_KEYS) and a fresh database: the store
+ * may scan a collection on every update and each ack is one, so neither the load stage's messages
+ * nor the other run's may be in the way.
+ */
+async function connectorRunOn(kind: ConnectorRunKind, uri: string, config: ConnectorBenchConfig, report: BenchReport): Promise<void> {
+  const key = randomBytes(24).toString('hex');
+  const dbUri = withDatabase(uri, `chathub_bench_connector_${randomBytes(4).toString('hex')}`);
+  const label = `hub (connector ${kind})`;
+  const hub = await startHubProcess(ROOT, dbUri, join(resources.tmp ?? tmpdir(), `hub-connector-${kind}`), label, { CONNECTOR_KEYS: `sms:${key}` });
+  resources.children.push(hub.child);
+  try {
+    const run = await runConnectorBench(kind, new HubTarget(hub.child.pid, hub.url, hub.systemToken), hub.url, key, resources.storePid, config);
+    run.hubLog = hub.child.logs();
+    (report.connector ??= { config, runs: [] }).runs.push(run);
+  } finally {
+    report.memory[label] = readProcMemory(hub.child.pid);
+    report.hubLogs.push(hub.child.logs());
+    await stopChild(hub.child);
+    await stage(`drop ${kind} connector database`, () => within(15_000, 'dropDatabase', dropDatabase(dbUri)));
+  }
+}
+
 async function main(): Promise<void> {
   const pairs = intEnv('BENCH_PAIRS', 200, 1, 5000);
   const idleCount = fitIdleCount(intEnv('BENCH_IDLE_SOCKETS', 10_000, 0, 200_000));
@@ -149,6 +181,14 @@ async function main(): Promise<void> {
   const idle = idleShape(idleCount, intEnv('BENCH_IDLE_CONVERSATIONS', 500, 1, 100_000));
   if (idle.sockets > 0) progress(`idle stage: ${describeShape(idle)}`);
   if (idle.sockets < idleCount) progress(`idle stage: ${idleCount - idle.sockets} sockets left out (they do not fill a whole conversation)`);
+  const skipConnector = process.env['BENCH_SKIP_CONNECTOR'] === '1';
+  const connectorConfig: ConnectorBenchConfig = {
+    connectors: intEnv('BENCH_CONNECTORS', 2, 1, 64),
+    conversations: intEnv('BENCH_CONNECTOR_CONVERSATIONS', 100, 1, 5000),
+    messages: intEnv('BENCH_CONNECTOR_MESSAGES', 3000, 1, 1_000_000),
+    rate: intEnv('BENCH_CONNECTOR_RATE', 500, 1, 100_000),
+    window: intEnv('BENCH_CONNECTOR_WINDOW', 4, 1, 1000),
+  };
   resources.tmp = await mkdtemp(join(tmpdir(), 'chat-hub-bench-'));
   const report: BenchReport = { pairs, hubLoad: [], bareLoad: [], memory: {}, hubLogs: [] };
 
@@ -183,6 +223,12 @@ async function main(): Promise<void> {
 
   report.storeCounts = await stage('store count', () => countDocuments(uri, ['messages', 'conversations']));
   report.store = await stage('store rate', () => measureStoreRate(uri));
+  if (skipConnector) progress('connector stage skipped (BENCH_SKIP_CONNECTOR=1)');
+  else {
+    const started = performance.now();
+    for (const kind of ['latency', 'throughput'] as const) await stage(`connector ${kind}`, () => connectorRunOn(kind, uri, connectorConfig, report));
+    progress(`connector stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
   if (idle.sockets > 0) {
     report.idleShape = idle;
     report.bareIdle = await idleOn('bare', uri, idle, report);

@@ -22,8 +22,8 @@ export function withDatabase(uri: string, database: string): string {
   return `${match[1]}/${database}${match[3] ?? ''}`;
 }
 
-/** Starts `node dist/src/main.js` on a port picked here, pointed at `uri`, and waits for GET /ready. */
-export async function startHubProcess(root: string, uri: string, dataDir: string, label: string): Promise<StartedHub> {
+/** Starts `node dist/src/main.js` on a port picked here, pointed at `uri`, and waits for GET /ready; `env` adds to the hub's environment (e.g. CONNECTOR_KEYS). */
+export async function startHubProcess(root: string, uri: string, dataDir: string, label: string, env: NodeJS.ProcessEnv = {}): Promise<StartedHub> {
   const port = await freePort();
   const systemToken = randomBytes(24).toString('hex');
   const child = startNodeChild(
@@ -41,6 +41,7 @@ export async function startHubProcess(root: string, uri: string, dataDir: string
       RATE_LIMIT_INIT_PER_MINUTE: '1000000',
       DATA_DIR: dataDir,
       NODE_ENV: 'production',
+      ...env,
     },
     root,
   );

@@ -2,6 +2,7 @@ import type { IdleShape } from './bench-target.js';
 import { describeShape, type IdleResult } from './idle-runner.js';
 import type { PhaseResult } from './load-runner.js';
 import type { ChildLogReport } from './child-runner.js';
+import type { ConnectorResult, ConnectorRunResult } from './connector-runner.js';
 import type { ProcMemory } from './proc-probe.js';
 import { fmt, formatTable, kib, mib } from './stats.js';
 import type { StoreRateResult } from './store-rate.js';
@@ -26,6 +27,8 @@ export interface BenchReport {
   /** The local document store the bench started, if any (undefined with MONGODB_URI). */
   storeKind?: 'mongod' | 'ferretdb' | undefined;
   hubLogs: ChildLogReport[];
+  /** The connector stage (undefined when skipped or failed). */
+  connector?: ConnectorResult | undefined;
 }
 
 const phase = (results: readonly PhaseResult[], key: string): PhaseResult | undefined => results.find((r) => r.spec.key === key);
@@ -70,6 +73,62 @@ function idleRows(r: IdleResult | undefined, name: string): string[] {
     kib(r.connectedPerSocket.heap),
     ...(r.joined >= MIN_IDLE_SOCKETS ? [kib(r.joinedPerSocket.rss), kib(r.joinedPerSocket.heap)] : [`n/a (${r.joined} joined)`, 'n/a']),
   ];
+}
+
+function connectorRow(r: ConnectorRunResult | undefined): string[] {
+  if (!r) return ['not run'];
+  const codes = Object.entries(r.refusedCodes)
+    .map(([c, n]) => `${c}:${n}`)
+    .join(' ');
+  const trio = (l: ConnectorRunResult['handler']): string => `${fmt(l.p50, 1)} / ${fmt(l.p99, 1)} / ${fmt(l.max, 1)}`;
+  return [
+    r.label,
+    fmt(r.sent),
+    fmt(r.delivered),
+    fmt(r.deliveredPerSec),
+    trio(r.handler),
+    trio(r.deliveredLatency),
+    String(r.failed),
+    `${r.refused}${codes ? ` (${codes})` : ''}`,
+    String(r.sendTimedOut),
+    String(r.undelivered),
+    fmt(r.seconds, 1),
+    fmt(r.drainSeconds, 1),
+    `${fmt(r.serverCpuPercent)}/${fmt(r.storeCpuPercent)}/${fmt(r.clientCpuPercent)}`,
+  ];
+}
+
+function connectorSection(c: ConnectorResult | undefined): string[] {
+  if (!c) return ['', '=== Connector delivery: not run ==='];
+  const { config } = c;
+  const out = [
+    '',
+    `=== Connector delivery: ${config.connectors} SDK connectors in one pool, ${config.conversations} SMS conversations opened by inbound messages, ` +
+      'one agent each; the handler acks at once; each run on its own hub process and fresh database ===',
+    formatTable(
+      ['run', 'sent', 'DELIVERED', 'DELIVERED/s', 'send→handler p50/p99/max ms', 'send→DELIVERED p50/p99/max ms', 'failed', 'refused', 'ack timeout', 'undelivered', 'run s', 'drain s', 'CPU% hub/store/client'],
+      c.runs.map(connectorRow),
+    ),
+    "(send = the agent emits sendMessage; handler = the SDK connector's onMessage gets the messageArrived; DELIVERED = the agent gets messageUpdated " +
+      "with state DELIVERED after the connector's ack; run s = first send → last update; drain s = last send → last update)",
+  ];
+  for (const r of c.runs) {
+    out.push(
+      `${r.label}: ${r.conversations}/${config.conversations} conversations set up in ${fmt(r.setupSeconds, 1)} s${r.setupFailures ? ` (failures: ${r.setupFailures})` : ''}; ` +
+        `warm-up ${r.warmup.delivered}/${r.warmup.sent} DELIVERED in ${fmt(r.warmup.seconds, 1)} s; ` +
+        `hub hand-overs ${fmt(r.handovers)} (retries ${fmt(r.retries)}), distinct messages at the handler ${fmt(r.handedOver)}` +
+        `${r.handedAgain ? ` (+${r.handedAgain} again)` : ''}${r.skipped ? `, ${fmt(r.skipped)} sends skipped (client behind schedule)` : ''}; ` +
+        `out-of-order hand-overs ${r.outOfOrder}, stray events ${r.stray}, connector SDK warnings ${r.connectorWarnings.count}`,
+    );
+    if (r.perSecond.length > 0) out.push(`  DELIVERED per second: ${r.perSecond.slice(0, 60).map((n) => fmt(n)).join(', ')}`);
+    if (r.stalled) out.push(`  STALLED: ${r.stalled}`);
+    for (const sample of r.connectorWarnings.samples) out.push(`  connector: ${sample}`);
+    if (r.hubLog && r.hubLog.warn + r.hubLog.error > 0) {
+      out.push(`  this run's hub logged ${r.hubLog.warn} warnings and ${r.hubLog.error} errors; the first:`);
+      for (const sample of r.hubLog.samples.slice(0, 3)) out.push(`    ${sample}`);
+    }
+  }
+  return out;
 }
 
 type Verdict = 'met' | 'NOT met' | 'n/a';
@@ -137,6 +196,8 @@ export function printReport(report: BenchReport): void {
         : `joined: n/a (fewer than ${MIN_IDLE_SOCKETS} sockets joined on one side)`),
   );
 
+  out.push(...connectorSection(report.connector));
+
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);
 
@@ -188,10 +249,34 @@ export function printReport(report: BenchReport): void {
     ['p99 latency at 5,000 msg/s', b.figure, '≤ 50 ms', b.verdict],
     ['idle heap per socket vs bare', heapFigure, '≤ 2× bare', heapVerdict],
   ];
+  const cl = report.connector?.runs.find((r) => r.kind === 'latency');
+  const ct = report.connector?.runs.find((r) => r.kind === 'throughput');
+  rows.push(
+    [
+      'connector delivery latency',
+      cl
+        ? `send → DELIVERED p50 ${fmt(cl.deliveredLatency.p50, 1)} / p99 ${fmt(cl.deliveredLatency.p99, 1)} ms at ${fmt(cl.deliveredPerSec)} msg/s (${cl.label})` +
+          (cl.stalled ? ', STALLED' : '')
+        : 'not run',
+      'no goal (issue 3)',
+      'n/a',
+    ],
+    [
+      'connector delivery throughput',
+      ct ? `${fmt(ct.deliveredPerSec)} DELIVERED/s, ${fmt(ct.delivered)}/${fmt(ct.sent)} in ${fmt(ct.seconds, 1)} s (${ct.label})${ct.stalled ? ', STALLED' : ''}` : 'not run',
+      'no goal (issue 3)',
+      'n/a',
+    ],
+  );
   out.push('', '=== Summary against targets ===', formatTable(['target', 'figure', 'goal', 'status'], rows));
 
   const errors = [...report.hubLoad, ...report.bareLoad].reduce((n, r) => n + r.ackFailed + r.ackTimedOut + r.missing, 0);
   out.push('', `delivery problems across all load phases (failed + timed out + missing): ${fmt(errors)}`);
+  const connectorRuns = report.connector?.runs ?? [];
+  if (connectorRuns.length > 0) {
+    const problems = connectorRuns.reduce((n, r) => n + r.failed + r.refused + r.sendTimedOut + r.undelivered, 0);
+    out.push(`connector delivery problems (failed + refused + ack timeouts + undelivered): ${fmt(problems)}`);
+  }
   const warn = report.hubLogs.reduce((n, l) => n + l.warn, 0);
   const error = report.hubLogs.reduce((n, l) => n + l.error, 0);
   out.push(`hub log lines at warn: ${warn}, at error or on stderr: ${error}`);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../config.js';
@@ -45,7 +45,9 @@ export async function freePort(): Promise<number> {
 
 /** Builds tools/docstore with Go when the binary is missing or older than its sources. */
 export function ensureDocstoreBuilt(progress: (line: string) => void = () => undefined): string {
-  const sources = ['main.go', 'go.mod', 'go.sum'].map((f) => join(DOCSTORE_DIR, f));
+  const sources = readdirSync(DOCSTORE_DIR)
+    .filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum')
+    .map((f) => join(DOCSTORE_DIR, f));
   const newest = Math.max(...sources.filter(existsSync).map((f) => statSync(f).mtimeMs));
   if (existsSync(DOCSTORE_BIN) && statSync(DOCSTORE_BIN).mtimeMs >= newest) return DOCSTORE_BIN;
   if (!onPath('go')) {

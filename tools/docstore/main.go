@@ -74,6 +74,7 @@ func main() {
 		defer close(done)
 		f.Run(ctx)
 	}()
+	go keepIDIndexes(ctx, abs, logger)
 
 	// Wait until the listener accepts connections, then announce it.
 	deadline := time.Now().Add(30 * time.Second)

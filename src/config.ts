@@ -84,6 +84,10 @@ const configSchema = z.object({
     maxAttempts: z.coerce.number().int().positive(),
     /** Messages awaiting an ack per connector socket. */
     maxInFlightPerSocket: z.coerce.number().int().positive(),
+    /** Delivery-state changes per bulk write. */
+    stateBatch: z.coerce.number().int().positive().max(1000),
+    /** Hand-overs pause while this many delivery states are not yet stored. */
+    maxUnsettled: z.coerce.number().int().positive(),
   }),
   channels: z.array(channelConfigSchema),
 });

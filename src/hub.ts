@@ -87,7 +87,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     log.child({ module: 'conversations' }),
   );
   const outboxStore = new MongoOutboxStore(db, config.dbTimeoutMs);
-  const states = new DeliveryStateWriter(outboxStore, log.child({ module: 'delivery-states' }));
+  const states = new DeliveryStateWriter(outboxStore, log.child({ module: 'delivery-states' }), config.connectors.stateBatch);
   const outbox = new OutboxService(outboxStore, states, { ...config.connectors, loadBatch: 500 }, log.child({ module: 'outbox' }));
   outbox.observe((message) => {
     history.update(message);

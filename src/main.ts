@@ -4,6 +4,9 @@ import { createHub } from './hub.js';
 import { createLogger } from './logger.js';
 import { Database } from './storage/database.js';
 
+/** How long a clean shutdown may take before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 /** The only place that wires concrete parts: config, database, hub, listen, signals. */
 async function main(): Promise<void> {
   const { config, devSecretsFile } = loadConfig();
@@ -53,6 +56,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // A database that stopped answering must not keep the process from stopping.
+    setTimeout(() => {
+      log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
     await hub.close();
     await db.close();
     await docstore?.stop();

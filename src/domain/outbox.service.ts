@@ -21,6 +21,11 @@ export interface OutboxOptions {
   maxInFlightPerSocket: number;
   /** Pending messages read from the database at a time. */
   loadBatch: number;
+  /**
+   * Hand-overs pause while this many delivery states wait to be stored, so the channel never
+   * runs far ahead of what a restart would know (an unstored ack means a second hand-over).
+   */
+  maxUnsettled: number;
 }
 
 /** One conversation's messages for a connector: sent one at a time, in seq order. */
@@ -77,7 +82,11 @@ export class OutboxService {
     private readonly states: DeliveryStateWriter,
     private readonly options: OutboxOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.states.onProgress(() => {
+      if (this.states.backlog < this.options.maxUnsettled) for (const pool of this.pools.values()) this.wake(pool);
+    });
+  }
 
   /** Calls `observer` with every message whose delivery state changed, once the change is stored. */
   observe(observer: DeliveryObserver): void {
@@ -218,7 +227,7 @@ export class OutboxService {
       this.dropLane(pool, lane);
       return;
     }
-    const member = this.pick(pool, lane.avoid);
+    const member = this.states.backlog >= this.options.maxUnsettled ? undefined : this.pick(pool, lane.avoid);
     if (!member) {
       if (pool.links.size > 0) pool.waiting.add(lane);
       return;

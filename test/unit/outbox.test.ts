@@ -14,6 +14,10 @@ class MemoryOutbox implements OutboxStore {
   readonly messages = new Map<string, StoredMessage>();
   failApply = 0;
   pendingDelayMs = 0;
+  readonly batches: number[] = [];
+  /** Fails the first write of at least this many changes (a batch too big for the store). */
+  failOnceAtSize = 0;
+  applyDelayMs = 0;
 
   async pending(connector: string, limit: number): Promise<StoredMessage[]> {
     if (this.pendingDelayMs) await new Promise((r) => setTimeout(r, this.pendingDelayMs));
@@ -23,6 +27,12 @@ class MemoryOutbox implements OutboxStore {
       .slice(0, limit);
   }
   async apply(changes: DeliveryChange[]): Promise<void> {
+    this.batches.push(changes.length);
+    if (this.applyDelayMs) await new Promise((r) => setTimeout(r, this.applyDelayMs));
+    if (this.failOnceAtSize && changes.length >= this.failOnceAtSize) {
+      this.failOnceAtSize = 0;
+      throw new Error('batch too big');
+    }
     if (this.failApply > 0) {
       this.failApply -= 1;
       throw new Error('store down');
@@ -117,7 +127,7 @@ describe('OutboxService (unit)', () => {
   let store: MemoryOutbox;
   let outbox: OutboxService;
   let settled: StoredMessage[];
-  const options = { ackTimeoutMs: 50, retryBaseMs: 10, retryMaxMs: 40, maxAttempts: 3, maxInFlightPerSocket: 4, loadBatch: 500 };
+  const options = { ackTimeoutMs: 50, retryBaseMs: 10, retryMaxMs: 40, maxAttempts: 3, maxInFlightPerSocket: 4, loadBatch: 500, maxUnsettled: 1000 };
 
   function owed(conversationId: string): StoredMessage {
     const m = storedMessage(conversationId, { channel: 'sms', state: 'PENDING', delivery: { connector: 'sms', attempts: 0 } });
@@ -260,5 +270,44 @@ describe('OutboxService (unit)', () => {
     outbox.addLink(link);
     await until(() => settled.length === 1);
     expect(link.received.map((x) => x.id)).to.deep.equal([m.id]);
+  });
+
+  it('pauses hand-overs while delivery states wait to be stored', async () => {
+    outbox.close();
+    outbox = new OutboxService(store, new DeliveryStateWriter(store, log), { ...options, maxUnsettled: 1 }, log);
+    outbox.observe((m) => settled.push(m));
+    store.failApply = 1;
+    const link = new ScriptedLink('a');
+    outbox.addLink(link);
+    for (const m of [owed('c1'), owed('c1'), owed('c1')]) outbox.enqueue(m);
+    await wait(200);
+    // The first ack's state could not be stored yet: the channel does not run ahead of the store.
+    expect(link.received).to.have.length(1);
+    await until(() => settled.length === 3, 5000);
+    expect(link.received).to.have.length(3);
+  });
+});
+
+describe('DeliveryStateWriter (unit)', () => {
+  it('writes in bounded batches and halves a batch that failed before retrying it', async () => {
+    const store = new MemoryOutbox();
+    const writer = new DeliveryStateWriter(store, log, 16);
+    const written: string[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      const m = storedMessage('c', { state: 'PENDING' });
+      store.messages.set(m.id, m);
+      ids.push(m.id);
+    }
+    store.applyDelayMs = 10;
+    store.failOnceAtSize = 16;
+    for (const id of ids) writer.write({ id, state: 'DELIVERED', metadata: {}, delivery: null }, () => written.push(id));
+    expect(writer.backlog).to.equal(40);
+    await until(() => written.length === 40, 5000);
+    expect(written).to.deep.equal(ids);
+    // One change went first; the 39 queued meanwhile went 16 (refused), then 8, 16, 15.
+    expect(store.batches).to.deep.equal([1, 16, 8, 16, 15]);
+    expect(writer.backlog).to.equal(0);
+    writer.close();
   });
 });

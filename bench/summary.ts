@@ -204,8 +204,8 @@ export function printReport(report: BenchReport): void {
   out.push('', '=== Document store ===');
   if (report.storeKind === 'ferretdb') {
     out.push(
-      'FerretDB 1.24/SQLite pushes down only {_id} finds; updates and other queries scan the collection, so per-operation cost grows with data size; ' +
-        'a real mongod with the hub\'s indexes does not have this limit.',
+      'FerretDB 1.24/SQLite uses an index only for operations whose filter is exactly {_id} (tools/docstore adds the SQLite index those need); ' +
+        'every other query scans the collection, so its cost grows with data size; a real mongod with the hub\'s indexes does not have this limit.',
     );
   }
   const counts = report.storeCounts;

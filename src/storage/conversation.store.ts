@@ -32,16 +32,21 @@ export class MongoConversationStore implements ConversationStore {
   }
 
   async create(conversation: Conversation): Promise<CreateResult> {
+    // A retried init with the same requestId: return the conversation it created.
+    return this.insertOrFind(conversation, { requestId: conversation.requestId });
+  }
+
+  /** Inserts, or on a unique-index conflict returns the conversation `existing` finds. */
+  private async insertOrFind(conversation: Conversation, existing: Record<string, string>): Promise<CreateResult> {
     return dbCall(this.timeoutMs, async () => {
       try {
         await this.collection.insertOne(toDoc(conversation));
         return { conversation, created: true };
       } catch (err) {
-        // A retried init with the same requestId: return the conversation it created.
         if (!isDuplicateKeyError(err)) throw err;
-        const existing = await this.model.findOne({ requestId: conversation.requestId }).lean<ConversationDoc>();
-        if (!existing) throw err;
-        return { conversation: fromDoc(existing), created: false };
+        const found = await this.model.findOne(existing).lean<ConversationDoc>();
+        if (!found) throw err;
+        return { conversation: fromDoc(found), created: false };
       }
     });
   }
@@ -96,18 +101,8 @@ export class MongoConversationStore implements ConversationStore {
   }
 
   async createOpen(conversation: Conversation): Promise<CreateResult> {
-    return dbCall(this.timeoutMs, async () => {
-      try {
-        await this.collection.insertOne(toDoc(conversation));
-        return { conversation, created: true };
-      } catch (err) {
-        // Another request (or process) opened this customer's conversation first.
-        if (!isDuplicateKeyError(err)) throw err;
-        const existing = await this.model.findOne({ openKey: conversation.openKey }).lean<ConversationDoc>();
-        if (!existing) throw err;
-        return { conversation: fromDoc(existing), created: false };
-      }
-    });
+    // Another request (or process) opened this customer's conversation first: return it.
+    return this.insertOrFind(conversation, { openKey: conversation.openKey });
   }
 
   async findOpen(openKey: string): Promise<Conversation | null> {

@@ -37,6 +37,12 @@ messageSchema.index({ 'delivery.connector': 1, conversationId: 1, seq: 1 }, { sp
 
 export const MESSAGE_MODEL = 'Message';
 
+/** The domain message of a stored document. */
+export function messageFromDoc(doc: MessageDoc): StoredMessage {
+  const { _id, ...rest } = doc;
+  return { id: _id, ...rest };
+}
+
 export function registerMessageModel(connection: Connection): Model<MessageDoc> {
   return connection.model<MessageDoc>(MESSAGE_MODEL, messageSchema);
 }

@@ -3,7 +3,7 @@ import type { InsertOutcome, MessageStore } from '../domain/ports.js';
 import type { StoredMessage } from '../domain/types.js';
 import type { Database } from './database.js';
 import { dbCall } from './db-errors.js';
-import { MESSAGE_MODEL, type MessageDoc } from './message.model.js';
+import { MESSAGE_MODEL, messageFromDoc, type MessageDoc } from './message.model.js';
 
 function toDoc(m: StoredMessage): MessageDoc {
   const { id, ...rest } = m;
@@ -13,10 +13,6 @@ function toDoc(m: StoredMessage): MessageDoc {
   return doc as MessageDoc;
 }
 
-function fromDoc(doc: MessageDoc): StoredMessage {
-  const { _id, ...rest } = doc;
-  return { id: _id, ...rest };
-}
 
 interface BulkWriteErrorLike {
   code?: number;
@@ -53,7 +49,7 @@ export class MongoMessageStore implements MessageStore {
           const m = messages[w.index];
           if (!m) continue;
           const existing = await this.model.findOne({ conversationId: m.conversationId, dedupKey: m.dedupKey }).lean<MessageDoc>();
-          outcomes[w.index] = existing && existing._id !== m.id ? { status: 'duplicate', existing: fromDoc(existing) } : { status: 'seqConflict' };
+          outcomes[w.index] = existing && existing._id !== m.id ? { status: 'duplicate', existing: messageFromDoc(existing) } : { status: 'seqConflict' };
         }
         return outcomes;
       }
@@ -65,7 +61,7 @@ export class MongoMessageStore implements MessageStore {
       const filter: Record<string, unknown> = { conversationId, audience: mongoose.trusted({ $in: ['*', viewerId] }) };
       if (!staff) filter['tag'] = mongoose.trusted({ $ne: 'whisper' });
       const docs = await this.model.find(filter).sort({ seq: -1 }).limit(limit).lean<MessageDoc[]>();
-      return docs.reverse().map(fromDoc);
+      return docs.reverse().map(messageFromDoc);
     });
   }
 }

@@ -3,12 +3,8 @@ import type { DeliveryChange, OutboxStore } from '../domain/ports.js';
 import type { MessageState, StoredMessage } from '../domain/types.js';
 import type { Database } from './database.js';
 import { dbCall } from './db-errors.js';
-import { MESSAGE_MODEL, type MessageDoc } from './message.model.js';
+import { MESSAGE_MODEL, messageFromDoc, type MessageDoc } from './message.model.js';
 
-function fromDoc(doc: MessageDoc): StoredMessage {
-  const { _id, ...rest } = doc;
-  return { id: _id, ...rest };
-}
 
 /** The update document for one change: state, metadata keys, and the delivery ticket. */
 function updateOf(change: DeliveryChange): mongo.UpdateFilter<MessageDoc> {
@@ -46,7 +42,7 @@ export class MongoOutboxStore implements OutboxStore {
         .sort({ conversationId: 1, seq: 1 })
         .limit(limit)
         .lean<MessageDoc[]>();
-      return docs.map(fromDoc);
+      return docs.map(messageFromDoc);
     });
   }
 
@@ -65,14 +61,14 @@ export class MongoOutboxStore implements OutboxStore {
       const doc = await this.model
         .findOneAndUpdate({ _id: change.id, state: mongoose.trusted({ $in: from }) }, updateOf(change) as never, { returnDocument: 'after' })
         .lean<MessageDoc>();
-      return doc ? fromDoc(doc) : null;
+      return doc ? messageFromDoc(doc) : null;
     });
   }
 
   async findById(id: string): Promise<StoredMessage | null> {
     return dbCall(this.timeoutMs, async () => {
       const doc = await this.model.findById(id).lean<MessageDoc>();
-      return doc ? fromDoc(doc) : null;
+      return doc ? messageFromDoc(doc) : null;
     });
   }
 }

@@ -17,7 +17,6 @@ import { MongoChannelStore } from './storage/channel.store.js';
 import { MongoConversationStore } from './storage/conversation.store.js';
 import type { Database } from './storage/database.js';
 import { MongoMessageStore } from './storage/message.store.js';
-import { MongoOutboxStore } from './storage/outbox.store.js';
 import { createHttpApp } from './transport/http/app.js';
 import { OriginPolicy } from './transport/origin-policy.js';
 import { attachGateway, type HubServer } from './transport/socket/socket.gateway.js';
@@ -86,7 +85,8 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     { greeting: config.greeting, historyLimit: config.historyLimit },
     log.child({ module: 'conversations' }),
   );
-  const outboxStore = new MongoOutboxStore(db, config.dbTimeoutMs);
+  // The outbox lives on the messages collection: the message store serves both ports.
+  const outboxStore = messageStore;
   const states = new DeliveryStateWriter(outboxStore, log.child({ module: 'delivery-states' }), config.connectors.stateBatch);
   const outbox = new OutboxService(outboxStore, states, { ...config.connectors, loadBatch: 500 }, log.child({ module: 'outbox' }));
   outbox.observe((message) => {

@@ -1,6 +1,6 @@
 import mongoose, { type Model, type mongo } from 'mongoose';
-import type { InsertOutcome, MessageStore } from '../domain/ports.js';
-import type { StoredMessage } from '../domain/types.js';
+import type { DeliveryChange, InsertOutcome, MessageStore, OutboxStore } from '../domain/ports.js';
+import type { MessageState, StoredMessage } from '../domain/types.js';
 import type { Database } from './database.js';
 import { dbCall } from './db-errors.js';
 import { MESSAGE_MODEL, messageFromDoc, type MessageDoc } from './message.model.js';
@@ -19,8 +19,27 @@ interface BulkWriteErrorLike {
   writeErrors?: Array<{ index: number; code: number }>;
 }
 
-/** Messages in MongoDB: batched unordered inserts, lean reads by conversation and seq. */
-export class MongoMessageStore implements MessageStore {
+/** The update document for one change: state, metadata keys, and the delivery ticket. */
+function updateOf(change: DeliveryChange): mongo.UpdateFilter<MessageDoc> {
+  const set: Record<string, unknown> = { state: change.state };
+  const unset: Record<string, ''> = {};
+  // Keys come from the hub (externalId, error), never from a client, so they are safe paths.
+  for (const [key, value] of Object.entries(change.metadata)) {
+    if (value === null) unset[`metadata.${key}`] = '';
+    else set[`metadata.${key}`] = value;
+  }
+  if (change.delivery) set['delivery'] = change.delivery;
+  else unset['delivery'] = '';
+  const update: Record<string, unknown> = { $set: set };
+  if (Object.keys(unset).length > 0) update['$unset'] = unset;
+  return update as mongo.UpdateFilter<MessageDoc>;
+}
+
+/**
+ * Messages in MongoDB: batched unordered inserts, lean reads by conversation and seq, and the
+ * connector outbox (pending messages carry a `delivery` ticket; acks are bulk updates by _id).
+ */
+export class MongoMessageStore implements MessageStore, OutboxStore {
   private readonly model: Model<MessageDoc>;
   private readonly collection: mongo.Collection<MessageDoc>;
 
@@ -62,6 +81,43 @@ export class MongoMessageStore implements MessageStore {
       if (!staff) filter['tag'] = mongoose.trusted({ $ne: 'whisper' });
       const docs = await this.model.find(filter).sort({ seq: -1 }).limit(limit).lean<MessageDoc[]>();
       return docs.reverse().map(messageFromDoc);
+    });
+  }
+
+  async pending(connector: string, limit: number): Promise<StoredMessage[]> {
+    return dbCall(this.timeoutMs, async () => {
+      const docs = await this.model
+        .find({ 'delivery.connector': connector })
+        .sort({ conversationId: 1, seq: 1 })
+        .limit(limit)
+        .lean<MessageDoc[]>();
+      return docs.map(messageFromDoc);
+    });
+  }
+
+  async apply(changes: DeliveryChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    await dbCall(this.timeoutMs, () =>
+      this.collection.bulkWrite(
+        changes.map((change) => ({ updateOne: { filter: { _id: change.id }, update: updateOf(change) } })),
+        { ordered: false },
+      ),
+    );
+  }
+
+  async transition(change: DeliveryChange, from: MessageState[]): Promise<StoredMessage | null> {
+    return dbCall(this.timeoutMs, async () => {
+      const doc = await this.model
+        .findOneAndUpdate({ _id: change.id, state: mongoose.trusted({ $in: from }) }, updateOf(change) as never, { returnDocument: 'after' })
+        .lean<MessageDoc>();
+      return doc ? messageFromDoc(doc) : null;
+    });
+  }
+
+  async findById(id: string): Promise<StoredMessage | null> {
+    return dbCall(this.timeoutMs, async () => {
+      const doc = await this.model.findById(id).lean<MessageDoc>();
+      return doc ? messageFromDoc(doc) : null;
     });
   }
 }

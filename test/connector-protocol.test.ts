@@ -266,6 +266,8 @@ describe('Connectors (§5): the hub side of the protocol', function () {
       const fb = await rawConnector(hub.url, 'fb', KEYS.fb);
       ok(await fb.register());
       refused(await emitAck(fb.socket, 'messageStatus', { messageId: id, state: 'DELIVERED' }), 'FORBIDDEN');
+      refused(await emitAck(sms.socket, 'messageStatus', { messageId: id, state: 'READ' }), 'BAD_REQUEST');
+      refused(await emitAck(sms.socket, 'messageStatus', { messageId: '6f1c2d4e-1111-4222-8333-444455556666', state: 'DELIVERED' }), 'NOT_FOUND');
 
       const delivered = nextEvent<Msg>(agent, 'messageUpdated', (m) => m.state === 'DELIVERED');
       const report = ok(await emitAck(sms.socket, 'messageStatus', { messageId: id, state: 'DELIVERED', externalId: 'SMqueued' }));
@@ -310,6 +312,24 @@ describe('Connectors (§5): the hub side of the protocol', function () {
       expect(r2.body.id).to.equal(r1.body.id);
       await sleep(300);
       expect(sms.received.filter((m) => m.text === 'only once')).to.have.length(1);
+    });
+
+    it('sends to a known conversation with conversation_id: 200 and out through its connector; 404 unknown; 409 ended', async () => {
+      const sms = await rawConnector(hub.url, 'sms', KEYS.sms);
+      ok(await sms.register());
+      const { conversationId, agent, refId } = await inboundConversation(sms);
+      const res = await postJson<Record<string, unknown>>(`${hub.url}/messages.send`, { conversation_id: conversationId, message: { text: 'from the backend' } }, system);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body).to.include({ conversation_id: conversationId, state: 'pending' });
+      await until(() => sms.received.some((m) => m.text === 'from the backend' && m.refId === refId), 'the message at the connector');
+      const unknown = await postJson(`${hub.url}/messages.send`, { conversation_id: '6f1c2d4e-1111-4222-8333-444455556666', message: { text: 'x' } }, system);
+      expect(unknown.status).to.equal(404);
+      ok(await emitAck(agent, 'endConversation', { conversationId }));
+      const ended = await postJson<{ code: string }>(`${hub.url}/messages.send`, { conversation_id: conversationId, message: { text: 'late' } }, system);
+      expect(ended.status).to.equal(409);
+      expect(ended.body.code).to.equal('CONVERSATION_ENDED');
+      const extra = await postJson<{ details: Array<{ field: string }> }>(`${hub.url}/messages.send`, { conversation_id: conversationId, message: { text: 'x', colour: 'red' } }, system);
+      expect(extra.status).to.equal(400);
     });
 
     it('sends through a channel fixed in configuration (CHANNELS)', async () => {

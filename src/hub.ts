@@ -86,9 +86,8 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     log.child({ module: 'conversations' }),
   );
   // The outbox lives on the messages collection: the message store serves both ports.
-  const outboxStore = messageStore;
-  const states = new DeliveryStateWriter(outboxStore, log.child({ module: 'delivery-states' }), config.connectors.stateBatch);
-  const outbox = new OutboxService(outboxStore, states, { ...config.connectors, loadBatch: 500 }, log.child({ module: 'outbox' }));
+  const states = new DeliveryStateWriter(messageStore, log.child({ module: 'delivery-states' }), config.connectors.stateBatch);
+  const outbox = new OutboxService(messageStore, states, { ...config.connectors, loadBatch: 500 }, log.child({ module: 'outbox' }));
   outbox.observe((message) => {
     history.update(message);
     realtime.updated(toWireMessage(message));
@@ -101,7 +100,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     new ConnectorConversations(conversationStore, cache, history, log.child({ module: 'conversations' })),
     messages,
     outbox,
-    outboxStore,
+    messageStore,
     new MongoChannelStore(db, config.dbTimeoutMs),
     log.child({ module: 'connectors' }),
   );

@@ -261,6 +261,12 @@ export const campaignSendSchema = z.strictObject({
 });
 export type CampaignSendRequest = z.infer<typeof campaignSendSchema>;
 
+/** messages.send with a known conversation (seed 002's first form). */
+export const conversationSendSchema = z.strictObject({
+  conversation_id: z.string().min(1).max(100),
+  message: outboundContent,
+});
+
 export const messagesResendSchema = z.strictObject({ message_id: uuid });
 
 export const conversationsQuerySchema = z.strictObject({

@@ -1,17 +1,10 @@
 import { Router, type Request } from 'express';
 import type { TokenService } from '../../auth/token.service.js';
 import { HubError } from '../../contracts/errors.js';
-import { campaignSendSchema, channelsConnectSchema, messagesResendSchema, parseOrThrow } from '../../contracts/schemas.js';
+import { campaignSendSchema, channelsConnectSchema, conversationSendSchema, messagesResendSchema, parseOrThrow } from '../../contracts/schemas.js';
 import type { ConnectorService } from '../../domain/connector.service.js';
 import { toSeedMessage } from '../../domain/seed-view.js';
 import { principalOf, requireSystem } from './auth.middleware.js';
-import { z } from 'zod';
-
-/** messages.send with a known conversation (seed 002's first form). */
-const conversationSendSchema = z.strictObject({
-  conversation_id: z.string().min(1).max(100),
-  message: campaignSendSchema.shape.message,
-});
 
 /** An optional Idempotency-Key header makes a retried send store (and deliver) one message. */
 function idempotencyKey(req: Request): string | undefined {

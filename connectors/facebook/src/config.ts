@@ -1,16 +1,10 @@
+import { connectorEnvSchema, loadConnectorConfig, type ConnectorConfig } from '@chat-hub/connector-sdk';
 import { z } from 'zod';
 
 /** A secret from the environment: present, not blank, never echoed back in an error. */
-const secret = z.string().trim().min(1, 'is required');
+const secret = z.string({ error: 'is required' }).trim();
 
-const envSchema = z.object({
-  HUB_URL: z.url({ protocol: /^(http|https|ws|wss)$/, message: 'must be an http(s) URL of the hub' }),
-  CONNECTOR_KEY: secret,
-  CONNECTOR_ID: z.string().trim().min(1).default('fb'),
-  CONNECTOR_NAME: z.string().trim().min(1).default('Facebook Messenger'),
-  PORT: z.coerce.number().int().min(0).max(65_535).default(8082),
-  HOST: z.string().trim().min(1).default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+const envSchema = connectorEnvSchema({ id: 'fb', name: 'Facebook Messenger', port: 8082 }).extend({
   FB_APP_SECRET: secret,
   FB_VERIFY_TOKEN: secret,
   FB_PAGE_ACCESS_TOKEN: secret,
@@ -23,14 +17,7 @@ const envSchema = z.object({
   FB_API_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });
 
-export interface FbConfig {
-  hubUrl: string;
-  connectorKey: string;
-  connectorId: string;
-  connectorName: string;
-  port: number;
-  host: string;
-  logLevel: string;
+export interface FbConfig extends ConnectorConfig {
   appSecret: string;
   verifyToken: string;
   pageAccessToken: string;
@@ -39,36 +26,14 @@ export interface FbConfig {
   apiTimeoutMs: number;
 }
 
-/** Thrown for an invalid environment; names each bad variable and why, never its value. */
-export class ConfigError extends Error {
-  constructor(readonly issues: string[]) {
-    super(`invalid environment: ${issues.join('; ')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-/** Reads and validates the connector's environment. */
+/** Reads and validates the connector's environment (blank counts as unset); throws one ConnectorConfigError naming every bad variable, never a value. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): FbConfig {
-  // Empty strings count as unset, so `PORT=` in a compose file falls back to the default.
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'} ${i.message}`));
-  }
-  const e = parsed.data;
-  return {
-    hubUrl: e.HUB_URL,
-    connectorKey: e.CONNECTOR_KEY,
-    connectorId: e.CONNECTOR_ID,
-    connectorName: e.CONNECTOR_NAME,
-    port: e.PORT,
-    host: e.HOST,
-    logLevel: e.LOG_LEVEL,
+  return loadConnectorConfig(envSchema, env, (e) => ({
     appSecret: e.FB_APP_SECRET,
     verifyToken: e.FB_VERIFY_TOKEN,
     pageAccessToken: e.FB_PAGE_ACCESS_TOKEN,
     graphBase: e.FB_GRAPH_BASE.replace(/\/+$/, ''),
     graphVersion: e.FB_GRAPH_VERSION,
     apiTimeoutMs: e.FB_API_TIMEOUT_MS,
-  };
+  }));
 }

@@ -1,6 +1,6 @@
-import { ConnectorAuthError, HubConnector, RetryableError } from '@chat-hub/connector-sdk';
+import { ConnectorConfigError, HubConnector, RetryableError, runConnector } from '@chat-hub/connector-sdk';
 import type { Server } from 'node:http';
-import { ConfigError, loadConfig, type FbConfig } from './config.js';
+import { loadConfig, type FbConfig } from './config.js';
 import { FbSendError } from './fb-send-error.js';
 import { FbSendProvider } from './fb-send.provider.js';
 import { createFbApp } from './fb.app.js';
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConnectorConfigError) {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
     }
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     logger: logger.child({ module: 'fb-send' }),
   });
 
-  const hub = new HubConnector({ hubUrl: config.hubUrl, id: config.connectorId, name: config.connectorName, key: config.connectorKey, logger });
+  const hub = HubConnector.fromConfig(config, { logger });
   hub.onMessage(async (message) => {
     try {
       return await provider.send(message);
@@ -53,35 +53,9 @@ async function main(): Promise<void> {
   const address = server.address();
   logger.info({ event: 'listening', port: typeof address === 'object' && address ? address.port : config.port }, 'webhook server listening');
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ event: 'stopping', signal }, 'shutting down');
-    // Stop taking webhooks first (Meta retries them), give the ones in flight a moment to get their
-    // hub acks, then close the hub link (which lets running outbound sends finish).
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
-    await hub.close();
-    server.closeAllConnections();
-    await closed;
-    logger.info({ event: 'stopped' }, 'stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-
-  try {
-    await hub.start();
-  } catch (err) {
-    if (err instanceof ConnectorAuthError) {
-      logger.fatal({ event: 'unauthorized' }, 'the hub refused CONNECTOR_KEY; exiting');
-      server.close();
-      process.exit(1);
-    }
-    if (!stopping) throw err;
-  }
+  // On a signal, webhooks in flight get 5 s to collect their hub acks (Meta redelivers the rest); the
+  // hub link then waits up to its handler timeout (20 s) for running sends, so the stop may take 30 s.
+  runConnector({ hub, server, logger, drainTimeoutMs: 5_000, shutdownTimeoutMs: 30_000 });
 }
 
 main().catch((err: unknown) => {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConnectorConfigError } from '@chat-hub/connector-sdk';
+import { loadConfig } from '../src/config.js';
 
 const REQUIRED = {
   HUB_URL: 'http://127.0.0.1:8080',
@@ -28,7 +29,7 @@ describe('facebook connector config (unit)', () => {
       loadConfig({ HUB_URL: 'not a url', FB_GRAPH_VERSION: '21', FB_PAGE_ACCESS_TOKEN: 'page-token-value', PORT: '' });
       expect.fail('should have thrown');
     } catch (err) {
-      expect(err).to.be.instanceOf(ConfigError);
+      expect(err).to.be.instanceOf(ConnectorConfigError);
       const msg = (err as Error).message;
       for (const name of ['HUB_URL', 'CONNECTOR_KEY', 'FB_APP_SECRET', 'FB_VERIFY_TOKEN', 'FB_GRAPH_VERSION']) expect(msg).to.contain(name);
       expect(msg).to.not.contain('page-token-value');

@@ -8,6 +8,7 @@ import { ConnectorAuthError, HubRequestError } from './errors.js';
 import { createConnectorLogger } from './logger.js';
 import { OutboundDispatcher } from './outbound-dispatcher.js';
 import type { ConnectorToHubEvents, HubAck, HubMessage, HubToConnectorEvents, InboundMessagePayload, MessageStatusPayload, ConnectorInfo } from './protocol.js';
+import type { ConnectorConfig } from './connector-env.js';
 import type { HubConnectorEvents, HubConnectorOptions, InboundInput, InboundResult } from './connector.types.js';
 import { ReadyGate } from './ready-gate.js';
 
@@ -21,7 +22,7 @@ type ConnectorSocket = Socket<HubToConnectorEvents, ConnectorToHubEvents>;
 export class HubConnector extends EventEmitter<HubConnectorEvents> {
   readonly id: string;
   readonly name: string;
-  private readonly hubUrl: string;
+  readonly hubUrl: string;
   private readonly key: string;
   private readonly log: Logger;
   private readonly ackTimeoutMs: number;
@@ -68,6 +69,14 @@ export class HubConnector extends EventEmitter<HubConnectorEvents> {
     // Bound once: a logger from createConnectorLogger({connector}) already carries it.
     this.log = logger.bindings()['connector'] === this.id ? logger : logger.child({ connector: this.id });
     this.dispatcher = new OutboundDispatcher(this.log, handlerTimeoutMs);
+  }
+
+  /** The link for a connector configured with loadConnectorConfig(): its hubUrl, connectorId, connectorName and connectorKey. */
+  static fromConfig(
+    config: Pick<ConnectorConfig, 'hubUrl' | 'connectorId' | 'connectorName' | 'connectorKey'>,
+    options: Omit<HubConnectorOptions, 'hubUrl' | 'id' | 'name' | 'key'> = {},
+  ): HubConnector {
+    return new HubConnector({ ...options, hubUrl: config.hubUrl, id: config.connectorId, name: config.connectorName, key: config.connectorKey });
   }
 
   /** True while connected and registered. */

@@ -5,3 +5,15 @@ export { ConnectorAuthError, HubRequestError, RetryableError, type HubErrorDetai
 export { ackForError, ackForResult, HandlerTimeoutError, type DeliveryResult, type MessageHandler } from './delivery.js';
 export { createConnectorLogger, REDACT_PATHS, type ConnectorLoggerOptions } from './logger.js';
 export type { AttachmentRef, DeliveryAck, HubMessage, InboundMessagePayload, MessageStatusPayload } from './protocol.js';
+export {
+  ConnectorConfigError,
+  connectorEnvSchema,
+  loadConfigOrExit,
+  loadConnectorConfig,
+  LOG_LEVELS,
+  parseConnectorEnv,
+  type ConnectorConfig,
+  type ConnectorEnv,
+  type ConnectorEnvDefaults,
+} from './connector-env.js';
+export { runConnector, type RunConnectorOptions, type RunnableHub, type RunningConnector } from './run-connector.js';

@@ -5,12 +5,11 @@ import type {
   CampaignSendRequest,
   ConnectorInboundPayload,
   MessageStatusPayload,
-  Participant,
   RegisterConnectorPayload,
 } from '../contracts/schemas.js';
 import type { ConnectorConversations } from './connector-conversations.js';
 import type { ConversationService } from './conversation.service.js';
-import { customerParticipant } from './message-factory.js';
+import { customerParticipant, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageService } from './message.service.js';
 import type { OutboxService } from './outbox.service.js';
 import type { ChannelRecord, ChannelStore, OutboxStore } from './ports.js';
@@ -21,9 +20,6 @@ export interface ConnectorInfo {
   name: string;
   channel: string;
 }
-
-/** The sender of campaign messages and other system posts over HTTP. */
-export const SYSTEM_SENDER: Participant = { id: 'system', name: 'System', role: 'system' };
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -153,7 +149,7 @@ export class ConnectorService {
   }
 
   private postAsSystem(conversation: Conversation, content: CampaignSendRequest['message'], idempotencyKey: string | undefined): Promise<WireMessage> {
-    return this.messages.post(conversation, SYSTEM_SENDER, {
+    return this.messages.post(conversation, SYSTEM_PARTICIPANT, {
       type: 'ChatMessage',
       to: [],
       tag: '',

@@ -5,7 +5,7 @@ import { HubError } from '../contracts/errors.js';
 import { splitCustomFields, type InitRequest, type Participant } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
 import type { HistoryCache } from './history-cache.js';
-import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
+import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { ConversationFilter, ConversationStore, ListPosition, MessageStore, RealtimePort } from './ports.js';
 import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
@@ -210,7 +210,7 @@ export class ConversationService {
   /** Ends a conversation on behalf of its customer, a joined agent, or the system. */
   async end(principal: Principal | undefined, membership: Membership | undefined, conversationId: string): Promise<Conversation> {
     let ender: Participant;
-    if (principal?.kind === 'system') ender = membership?.participant ?? { id: 'system', name: 'System', role: 'system' };
+    if (principal?.kind === 'system') ender = membership?.participant ?? SYSTEM_PARTICIPANT;
     else if (membership && (membership.participant.role === 'customer' || membership.participant.role === 'agent')) ender = membership.participant;
     else if (principal?.kind === 'customer' && principal.conversationId === conversationId) {
       ender = { id: principal.participantId, name: principal.name, role: 'customer' };

@@ -5,6 +5,9 @@ import type { Conversation, StoredMessage } from './types.js';
 /** The hub's own voice in a conversation (greetings, notices). */
 export const HUB_PARTICIPANT: Participant = { id: 'hub', name: 'Hub', role: 'system' };
 
+/** A trusted backend acting with the system token (ending conversations, campaign messages). */
+export const SYSTEM_PARTICIPANT: Participant = { id: 'system', name: 'System', role: 'system' };
+
 /** The customer's address on the conversation's channel, carried by every message (set at init). */
 export function customerRefId(conversation: Conversation): string {
   return conversation.customer.refId ?? '';

@@ -26,12 +26,12 @@ export interface MessageContent {
 }
 
 /**
- * A chat message from anyone but the customer, readable by the customer, in a conversation
- * whose customer is reached through a connector: the connector must carry it (the outbox).
+ * The connector that must carry a message (the outbox): set for a chat message from anyone but
+ * the customer, readable by the customer, whose customer is reached through a connector.
  */
-function owedToConnector(conversation: Conversation, sender: Participant, content: MessageContent, audience: string[]): boolean {
-  if (!conversation.connector || sender.role === 'customer' || content.type !== 'ChatMessage' || content.tag === 'whisper') return false;
-  return audience.includes('*') || audience.includes(conversation.customer.id);
+function owingConnector(conversation: Conversation, sender: Participant, content: MessageContent, audience: string[]): string | undefined {
+  if (!conversation.connector || sender.role === 'customer' || content.type !== 'ChatMessage' || content.tag === 'whisper') return undefined;
+  return audience.includes('*') || audience.includes(conversation.customer.id) ? conversation.connector : undefined;
 }
 
 /** Accepts messages from joined participants, stores them in order, and relays them. */
@@ -80,7 +80,7 @@ export class MessageService {
     const id = randomUUID();
     const dedupKey = content.clientMessageId ? `${sender.id}:${content.clientMessageId}` : id;
     const audience = audienceOf(sender, content.to);
-    const owed = owedToConnector(conversation, sender, content, audience);
+    const connector = owingConnector(conversation, sender, content, audience);
     const message: Omit<StoredMessage, 'seq'> = {
       id,
       conversationId: conversation.id,
@@ -91,12 +91,12 @@ export class MessageService {
       refId: customerRefId(conversation),
       tag: content.tag,
       channel: conversation.channel,
-      state: owed ? 'PENDING' : 'DELIVERED',
+      state: connector ? 'PENDING' : 'DELIVERED',
       metadata: content.metadata,
       timestamp: new Date(),
       clientMessageId: content.clientMessageId,
       dedupKey,
-      delivery: owed && conversation.connector ? { connector: conversation.connector, attempts: 0 } : undefined,
+      delivery: connector ? { connector, attempts: 0 } : undefined,
     };
     if (content.type === 'ChatMessage') {
       message.text = content.text ?? '';

@@ -1,5 +1,5 @@
 import jwt from 'jsonwebtoken';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { matchesDigest, secretDigest } from './secret-digest.js';
 import { HubError } from '../contracts/errors.js';
 
 const ISSUER = 'chat-hub';
@@ -34,21 +34,18 @@ export interface TokenServiceOptions {
   defaultMaxChats: number;
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
 
 /** Issues and verifies the hub's credentials: HS256 JWTs with expiry, and the static system token. */
 export class TokenService {
   private readonly systemDigest: Buffer;
 
   constructor(private readonly options: TokenServiceOptions) {
-    this.systemDigest = digest(options.systemToken);
+    this.systemDigest = secretDigest(options.systemToken);
   }
 
   /** Constant-time comparison (of digests, so lengths never leak) against the system token. */
   isSystemToken(candidate: string): boolean {
-    return timingSafeEqual(digest(candidate), this.systemDigest);
+    return matchesDigest(candidate, this.systemDigest);
   }
 
   issueCustomerToken(p: Omit<CustomerPrincipal, 'kind'>): string {

@@ -1,5 +1,6 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { matchesDigest, secretDigest } from '../auth/secret-digest.js';
 import { HubError } from '../contracts/errors.js';
 import type {
   CampaignSendRequest,
@@ -21,8 +22,6 @@ export interface ConnectorInfo {
   channel: string;
 }
 
-const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
-
 /** Connectors (§5) and the campaign path of §6: registration, inbound, delivery reports, campaigns, resend. */
 export class ConnectorService {
   private readonly keyDigests: Map<string, Buffer>;
@@ -39,7 +38,7 @@ export class ConnectorService {
     private readonly channelStore: ChannelStore,
     private readonly log: Logger,
   ) {
-    this.keyDigests = new Map(Object.entries(keys).map(([id, key]) => [id, digest(key)]));
+    this.keyDigests = new Map(Object.entries(keys).map(([id, key]) => [id, secretDigest(key)]));
     this.configuredChannels = new Map(channels.map((c) => [c.id, c]));
   }
 
@@ -50,7 +49,7 @@ export class ConnectorService {
     if (!key) throw new HubError('UNAUTHORIZED', 'a connector key is required: send it as "key" or in the handshake auth.connectorKey');
     const expected = this.keyDigests.get(payload.id);
     // Compare digests in constant time; an unknown id is refused the same way as a wrong key.
-    const matches = expected !== undefined && timingSafeEqual(expected, digest(key));
+    const matches = expected !== undefined && matchesDigest(key, expected);
     if (!matches) throw new HubError('UNAUTHORIZED', `the key does not match connector "${payload.id}" (see CONNECTOR_KEYS)`);
     return { id: payload.id, name: payload.name, channel: payload.channel };
   }

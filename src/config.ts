@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { timeZoneSchema } from './contracts/schemas.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root, whether running from src/ (tsx) or dist/src/. */
@@ -52,8 +53,22 @@ const configSchema = z.object({
   hubSecret: z.string().min(32, 'HUB_SECRET must be at least 32 characters'),
   systemToken: z.string().min(24, 'SYSTEM_TOKEN must be at least 24 characters'),
   connectorKeys: z.record(z.string(), z.string().min(8, 'each connector key must be at least 8 characters')),
-  smtpUrl: z.string().optional(),
-  mailFrom: z.string(),
+  smtpUrl: z.string().regex(/^smtps?:\/\//, 'SMTP_URL must start with smtp:// or smtps://').optional(),
+  mailFrom: z.string().min(3),
+  mail: z.object({
+    /** Bound on connecting to the SMTP server, its greeting, and each silence; a send gets four times it. */
+    timeoutMs: z.coerce.number().int().positive(),
+  }),
+  transcripts: z.object({
+    /** IANA zone transcript times are shown in unless the request names one (?tz=). */
+    timeZone: timeZoneSchema,
+    perMinutePerCaller: z.coerce.number().int().positive(),
+    maxConcurrent: z.coerce.number().int().positive(),
+    maxQueued: z.coerce.number().int().min(0),
+    /** Messages read per round trip while rendering. */
+    pageSize: z.coerce.number().int().positive().max(5000),
+    maxMailBytes: z.coerce.number().int().positive(),
+  }),
   redisUrl: z.string().optional(),
   webhookUrl: z.url().optional(),
   webhookSecret: z.string().optional(),
@@ -118,6 +133,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const defaults = JSON.parse(readFileSync(join(PROJECT_ROOT, 'config', 'default.json'), 'utf8')) as Record<string, unknown>;
   const rate = (defaults['rateLimits'] ?? {}) as Record<string, unknown>;
   const conn = (defaults['connectors'] ?? {}) as Record<string, unknown>;
+  const mail = (defaults['mail'] ?? {}) as Record<string, unknown>;
+  const transcripts = (defaults['transcripts'] ?? {}) as Record<string, unknown>;
   const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
   let hubSecret = env['HUB_SECRET'];
   let systemToken = env['SYSTEM_TOKEN'];
@@ -142,6 +159,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     connectorKeys: parseConnectorKeys(env['CONNECTOR_KEYS']),
     smtpUrl: env['SMTP_URL'] || undefined,
     mailFrom: env['MAIL_FROM'] ?? defaults['mailFrom'],
+    mail: { ...mail, timeoutMs: env['SMTP_TIMEOUT_MS'] ?? mail['timeoutMs'] },
+    transcripts: {
+      ...transcripts,
+      timeZone: env['TRANSCRIPT_TIME_ZONE'] ?? transcripts['timeZone'],
+      perMinutePerCaller: env['RATE_LIMIT_TRANSCRIPTS_PER_MINUTE'] ?? transcripts['perMinutePerCaller'],
+    },
     redisUrl: env['REDIS_URL'] || undefined,
     webhookUrl: env['WEBHOOK_URL'] || undefined,
     webhookSecret: env['WEBHOOK_SECRET'] || undefined,

@@ -22,6 +22,9 @@ import { OriginPolicy } from './transport/origin-policy.js';
 import { attachGateway, type HubServer } from './transport/socket/socket.gateway.js';
 import { SocketRealtime } from './transport/socket/realtime.adapter.js';
 import { toWireMessage } from './domain/types.js';
+import { TranscriptService } from './domain/transcript.service.js';
+import { PdfTranscriptRenderer } from './adapters/pdf/transcript.pdf.js';
+import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
 
 export interface HubDeps {
   db: Database;
@@ -104,11 +107,23 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     new MongoChannelStore(db, config.dbTimeoutMs),
     log.child({ module: 'connectors' }),
   );
+  const mailer = config.smtpUrl
+    ? new SmtpMailer({ url: config.smtpUrl, from: config.mailFrom, timeoutMs: config.mail.timeoutMs }, log.child({ module: 'mail' }))
+    : undefined;
+  const transcripts = new TranscriptService(
+    conversationStore,
+    messageStore,
+    new PdfTranscriptRenderer(),
+    mailer,
+    config.transcripts,
+    log.child({ module: 'transcripts' }),
+  );
   const registry = createMetrics({ writer, outbox, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
     conversations,
     connectors,
+    transcripts,
     tokens,
     db,
     registry,
@@ -116,6 +131,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     origins,
     jsonBodyLimit: config.jsonBodyLimit,
     initPerMinutePerIp: config.rateLimits.initPerMinutePerIp,
+    transcriptsPerMinutePerCaller: config.transcripts.perMinutePerCaller,
     trustProxy: config.trustProxy,
   });
   attachGateway(io, {
@@ -142,6 +158,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       await states.drain();
       states.close();
       outbox.close();
+      mailer?.close();
       http.closeAllConnections();
     },
   };

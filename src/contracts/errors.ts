@@ -7,8 +7,12 @@ export const ERROR_STATUS = {
   CONFLICT: 409,
   CONVERSATION_ENDED: 409,
   PAYLOAD_TOO_LARGE: 413,
+  /** Extension: the request is well formed but cannot be carried out (e.g. no mail address known). */
+  UNPROCESSABLE: 422,
   RATE_LIMITED: 429,
   INTERNAL: 500,
+  /** Extension: a server the hub depends on (the SMTP server) refused or could not be reached. */
+  BAD_GATEWAY: 502,
   UNAVAILABLE: 503,
 } as const;
 

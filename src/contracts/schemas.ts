@@ -279,6 +279,35 @@ export const conversationsQuerySchema = z.strictObject({
 });
 export type ConversationsQuery = z.infer<typeof conversationsQuerySchema>;
 
+// ---------------------------------------------------------------- HTTP: transcripts
+
+/** An IANA time zone this runtime knows, e.g. "UTC" or "Europe/Berlin". */
+export const timeZoneSchema = z
+  .string()
+  .max(64)
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be an IANA time zone such as "UTC" or "Europe/Berlin"');
+
+export const TRANSCRIPT_TYPES = ['pdf', 'email'] as const;
+
+export const transcriptParamsSchema = z.strictObject({
+  id: uuid,
+  type: z.enum(TRANSCRIPT_TYPES, { message: `must be one of ${TRANSCRIPT_TYPES.join(', ')}` }),
+});
+
+export const transcriptQuerySchema = z.strictObject({
+  /** Extension: where the mail goes, for agents and the system token. One plain address. */
+  to: z.email('must be one email address').max(320).optional(),
+  /** Extension: the zone times are shown in. */
+  tz: timeZoneSchema.optional(),
+});
+
 // ---------------------------------------------------------------- helpers
 
 function issuesOf(error: z.ZodError): FieldIssue[] {

@@ -1,4 +1,5 @@
 import type { Conversation, ConversationStatus, DeliveryTicket, MessageState, StoredMessage, WireMessage } from './types.js';
+import type { Writable } from 'node:stream';
 import type { Participant } from '../contracts/schemas.js';
 
 /** Outcome of one message of a batch insert. */
@@ -83,6 +84,47 @@ export interface MessageStore {
   insertBatch(messages: StoredMessage[]): Promise<InsertOutcome[]>;
   /** The latest `limit` messages readable by `viewerId`, oldest first. */
   latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number): Promise<StoredMessage[]>;
+  /** Up to `limit` messages readable by `viewerId` with seq above `afterSeq`, oldest first (keyset paging). */
+  visibleAfter(conversationId: string, viewerId: string, staff: boolean, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+}
+
+/** One line of a customer-facing transcript. */
+export type TranscriptEntry =
+  | { kind: 'message'; sender: string; role: string; at: Date; text: string; attachments: Array<{ name: string; url: string }> }
+  | { kind: 'activity'; at: Date; text: string };
+
+/** What a transcript shows: the conversation and, pulled as rendering goes, what its customer saw. */
+export interface Transcript {
+  conversation: Conversation;
+  entries: AsyncIterable<TranscriptEntry>;
+  /** BCP 47 locale and IANA time zone for dates and times. */
+  locale: string;
+  timeZone: string;
+  generatedAt: Date;
+}
+
+/** Draws transcripts; implemented with pdfkit in adapters/. */
+export interface TranscriptRenderer {
+  /** Writes the transcript as a PDF to `out` and leaves `out` open; waits whenever `out` is full. */
+  render(transcript: Transcript, out: Writable): Promise<void>;
+}
+
+export interface MailAddress {
+  name: string;
+  address: string;
+}
+
+export interface OutgoingMail {
+  to: MailAddress;
+  subject: string;
+  text: string;
+  html: string;
+  attachment: { filename: string; contentType: string; content: Buffer };
+}
+
+/** Sends mail; implemented with nodemailer in adapters/. Throws BAD_GATEWAY when the server refuses or cannot be reached. */
+export interface Mailer {
+  send(mail: OutgoingMail): Promise<{ messageId: string }>;
 }
 
 /** Health of the database, for /ready. */

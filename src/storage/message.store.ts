@@ -84,6 +84,19 @@ export class MongoMessageStore implements MessageStore, OutboxStore {
     });
   }
 
+  async visibleAfter(conversationId: string, viewerId: string, staff: boolean, afterSeq: number, limit: number): Promise<StoredMessage[]> {
+    return dbCall(this.timeoutMs, async () => {
+      const filter: Record<string, unknown> = {
+        conversationId,
+        seq: mongoose.trusted({ $gt: afterSeq }),
+        audience: mongoose.trusted({ $in: ['*', viewerId] }),
+      };
+      if (!staff) filter['tag'] = mongoose.trusted({ $ne: 'whisper' });
+      const docs = await this.model.find(filter).sort({ seq: 1 }).limit(limit).lean<MessageDoc[]>();
+      return docs.map(messageFromDoc);
+    });
+  }
+
   async pending(connector: string, limit: number): Promise<StoredMessage[]> {
     return dbCall(this.timeoutMs, async () => {
       const docs = await this.model

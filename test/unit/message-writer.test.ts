@@ -45,6 +45,10 @@ class MemoryMessageStore implements MessageStore {
   async latestVisible(): Promise<StoredMessage[]> {
     return [];
   }
+
+  async visibleAfter(): Promise<StoredMessage[]> {
+    return [];
+  }
 }
 
 /** A message as the writer receives it: the writer assigns seq. */

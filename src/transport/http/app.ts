@@ -11,11 +11,14 @@ import { conversationsRouter } from './conversations.router.js';
 import { customerRouter } from './customer.router.js';
 import { errorHandler, notFound } from './errors.middleware.js';
 import { opsRouter } from './ops.router.js';
+import { transcriptsRouter } from './transcripts.router.js';
+import type { TranscriptService } from '../../domain/transcript.service.js';
 import type { OriginPolicy } from '../origin-policy.js';
 
 export interface HttpDeps {
   conversations: ConversationService;
   connectors: ConnectorService;
+  transcripts: TranscriptService;
   tokens: TokenService;
   db: DatabaseProbe;
   registry: Registry;
@@ -23,6 +26,7 @@ export interface HttpDeps {
   origins: OriginPolicy;
   jsonBodyLimit: string;
   initPerMinutePerIp: number;
+  transcriptsPerMinutePerCaller: number;
   /** Express 'trust proxy' setting: which proxies may set X-Forwarded-For. */
   trustProxy: string;
 }
@@ -57,6 +61,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   });
   app.use(express.json({ limit: deps.jsonBodyLimit, strict: true }));
   app.use(opsRouter(deps.db, deps.registry));
+  app.use('/api/customer/transcript', transcriptsRouter(deps.transcripts, deps.tokens, deps.transcriptsPerMinutePerCaller, deps.log));
   app.use('/api/customer', customerRouter(deps.conversations, deps.initPerMinutePerIp));
   app.use('/api/agents', agentsRouter(deps.tokens));
   app.use('/api/conversations', conversationsRouter(deps.conversations, deps.tokens));

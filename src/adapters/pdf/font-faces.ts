@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as fontkit from 'fontkit';
+
+const require = createRequire(import.meta.url);
+
+/** A glyph of a shaped run and the characters it stands for. */
+export interface GlyphIdentity {
+  id: number;
+  codePoints: string;
+}
+
+/**
+ * One font file: its bytes (handed to pdfkit) and a fontkit view used to measure text and to
+ * learn which characters each shaped glyph stands for.
+ */
+export class FontFace {
+  private readonly font: fontkit.Font;
+  private readonly variants: Buffer[] = [];
+  readonly spaceWidthPerPoint: number;
+
+  constructor(
+    /** A short, unique name (pdfkit registers fonts by name). */
+    readonly key: string,
+    readonly bytes: Buffer,
+  ) {
+    const font = fontkit.create(bytes);
+    if (!('layout' in font)) throw new Error(`${key}: a font collection, not a single font`);
+    this.font = font;
+    this.spaceWidthPerPoint = this.font.glyphForCodePoint(0x20).advanceWidth / this.font.unitsPerEm;
+  }
+
+  hasGlyph(codePoint: number): boolean {
+    return this.font.hasGlyphForCodePoint(codePoint);
+  }
+
+  /** Width of `text` shaped in this face at `size` points. */
+  measure(text: string, size: number): number {
+    return (this.shape(text).advanceWidth * size) / this.font.unitsPerEm;
+  }
+
+  /** The glyphs shaping produces for `text`, each with the characters it was made from. */
+  glyphs(text: string): GlyphIdentity[] {
+    return this.shape(text).glyphs.map((g) => ({ id: g.id, codePoints: g.codePoints.join(',') }));
+  }
+
+  /**
+   * The font's bytes, made distinct for variant `n` > 0 by a different head.checkSumAdjustment:
+   * pdfkit embeds two registrations of one file as one font unless they differ there.
+   */
+  variant(n: number): Buffer {
+    if (n === 0) return this.bytes;
+    let bytes = this.variants[n - 1];
+    if (!bytes) {
+      bytes = Buffer.from(this.bytes);
+      const head = tableOffset(bytes, 'head');
+      if (head === undefined) throw new Error(`${this.key}: no head table`);
+      bytes.writeUInt32BE((bytes.readUInt32BE(head + 8) ^ n) >>> 0, head + 8);
+      this.variants[n - 1] = bytes;
+    }
+    return bytes;
+  }
+
+  private shape(text: string): fontkit.GlyphRun {
+    // fontkit caches one glyph object per glyph id with the characters it was first made from,
+    // so a glyph shared by two characters (Arabic kaf and Urdu keheh) would report the wrong
+    // one. A fresh cache per run keeps codePoints true; glyph objects are cheap to remake.
+    resetGlyphCache(this.font);
+    return this.font.layout(text);
+  }
+}
+
+/** Drops fontkit's per-font glyph object cache (see FontFace.shape). */
+export function resetGlyphCache(font: unknown): void {
+  const cached = font as { _glyphs?: unknown };
+  if (!cached || typeof cached._glyphs !== 'object') throw new Error('fontkit changed: no glyph cache to reset');
+  cached._glyphs = {};
+}
+
+/** Offset of an sfnt table, from the table directory. */
+function tableOffset(bytes: Buffer, tag: string): number | undefined {
+  const tables = bytes.readUInt16BE(4);
+  for (let i = 0; i < tables; i += 1) {
+    const record = 12 + 16 * i;
+    if (bytes.toString('latin1', record, record + 4) === tag) return bytes.readUInt32BE(record + 8);
+  }
+  return undefined;
+}
+
+export type FontStyle = 'regular' | 'bold' | 'italic';
+
+/** Fallback chains by style: the first face with a glyph for a character draws it. */
+export interface FontChains {
+  regular: FontFace[];
+  bold: FontFace[];
+  italic: FontFace[];
+}
+
+/** A font file of an @expo-google-fonts package, e.g. noto-sans/400Regular/NotoSans_400Regular.ttf. */
+const file = (pkg: string, family: string, weight: string): Buffer =>
+  readFileSync(require.resolve(`@expo-google-fonts/${pkg}/${weight}/${family}_${weight}.ttf`));
+
+let loaded: FontChains | undefined;
+
+/**
+ * The Noto families shipped from npm: Latin, Greek and Cyrillic (Noto Sans), Arabic, Persian and
+ * Urdu (Noto Naskh Arabic), Hebrew, Chinese with Japanese kana (Noto Sans SC), and emoji
+ * (monochrome Noto Emoji). Loaded once per process (about 13 MB, mostly the CJK face).
+ */
+export function loadFontChains(): FontChains {
+  if (loaded) return loaded;
+  const face = (key: string, pkg: string, family: string, weight: string): FontFace => new FontFace(key, file(pkg, family, weight));
+  const sans = face('sans', 'noto-sans', 'NotoSans', '400Regular');
+  const sansBold = face('sans-bold', 'noto-sans', 'NotoSans', '700Bold');
+  const sansItalic = face('sans-italic', 'noto-sans', 'NotoSans', '400Regular_Italic');
+  const arabic = face('arabic', 'noto-naskh-arabic', 'NotoNaskhArabic', '400Regular');
+  const arabicBold = face('arabic-bold', 'noto-naskh-arabic', 'NotoNaskhArabic', '700Bold');
+  const hebrew = face('hebrew', 'noto-sans-hebrew', 'NotoSansHebrew', '400Regular');
+  const hebrewBold = face('hebrew-bold', 'noto-sans-hebrew', 'NotoSansHebrew', '700Bold');
+  const cjk = face('cjk', 'noto-sans-sc', 'NotoSansSC', '400Regular');
+  const emoji = face('emoji', 'noto-emoji', 'NotoEmoji', '400Regular');
+  loaded = {
+    regular: [sans, arabic, hebrew, cjk, emoji],
+    bold: [sansBold, arabicBold, hebrewBold, cjk, emoji],
+    italic: [sansItalic, arabic, hebrew, cjk, emoji],
+  };
+  return loaded;
+}

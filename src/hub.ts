@@ -118,7 +118,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     config.transcripts,
     log.child({ module: 'transcripts' }),
   );
-  const registry = createMetrics({ writer, outbox, connectedSockets: () => io.engine.clientsCount });
+  const registry = createMetrics({ writer, outbox, transcripts, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
     conversations,

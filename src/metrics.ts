@@ -1,10 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { MessageWriter } from './domain/message-writer.js';
 import type { OutboxService } from './domain/outbox.service.js';
+import type { TranscriptService } from './domain/transcript.service.js';
 
 export interface MetricsSources {
   writer: MessageWriter;
   outbox: OutboxService;
+  transcripts: TranscriptService;
   connectedSockets: () => number;
 }
 
@@ -87,6 +89,30 @@ export function createMetrics(sources: MetricsSources): Registry {
     collect() {
       this.reset();
       for (const pool of sources.outbox.snapshot()) this.set({ connector: pool.connector }, pool.queued);
+    },
+  });
+  new Counter({
+    name: 'hub_transcripts_total',
+    help: 'Transcript requests that got past access checks, by type (pdf, email) and outcome (ok, failed)',
+    labelNames: ['type', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const type of ['pdf', 'email'] as const) {
+        this.inc({ type, outcome: 'ok' }, sources.transcripts.stats[type].ok);
+        this.inc({ type, outcome: 'failed' }, sources.transcripts.stats[type].failed);
+      }
+    },
+  });
+  new Gauge({
+    name: 'hub_transcripts_in_progress',
+    help: 'Transcripts rendering now (running) and waiting for a turn (waiting)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const load = sources.transcripts.load;
+      this.set({ state: 'running' }, load.running);
+      this.set({ state: 'waiting' }, load.waiting);
     },
   });
   return registry;

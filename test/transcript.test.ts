@@ -319,6 +319,17 @@ describe('Transcripts: GET /api/customer/transcript/:id/:type', function () {
     });
   });
 
+  describe('metrics', () => {
+    it('counts transcripts by type and outcome in /metrics', async () => {
+      const metrics = (await get(`${hub.url}/metrics`)).body.toString();
+      const value = (labels: string): number => Number(new RegExp(`^hub_transcripts_total\\{${labels}\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? -1);
+      expect(value('type="pdf",outcome="ok"')).to.be.greaterThan(3);
+      expect(value('type="email",outcome="ok"')).to.be.greaterThan(2);
+      expect(value('type="email",outcome="failed"')).to.be.greaterThan(0);
+      expect(metrics).to.match(/^hub_transcripts_in_progress\{state="running"\} 0/m);
+    });
+  });
+
   describe('limits and an unreachable mail server', () => {
     let limited: RunningHub;
     let silent: Server;

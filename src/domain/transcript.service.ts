@@ -50,6 +50,8 @@ class BoundedSink extends Writable {
  */
 export class TranscriptService {
   private readonly gate: WorkGate;
+  /** Finished requests by type and outcome, for metrics. */
+  readonly stats = { pdf: { ok: 0, failed: 0 }, email: { ok: 0, failed: 0 } };
 
   constructor(
     private readonly conversations: ConversationStore,
@@ -78,12 +80,29 @@ export class TranscriptService {
   /** Streams the PDF to `out` (left open for the caller to end). */
   async writePdf(conversation: Conversation, out: Writable, timeZone?: string): Promise<void> {
     const started = Date.now();
-    await this.gate.run(() => this.renderer.render(this.transcript(conversation, timeZone), out));
+    try {
+      await this.gate.run(() => this.renderer.render(this.transcript(conversation, timeZone), out));
+    } catch (err) {
+      this.stats.pdf.failed += 1;
+      throw err;
+    }
+    this.stats.pdf.ok += 1;
     this.log.info({ conversationId: conversation.id, ms: Date.now() - started }, 'transcript rendered');
   }
 
   /** Mails the PDF to the customer, or to `to` when an agent or the system asks. */
   async email(principal: Principal, conversation: Conversation, to: string | undefined, timeZone?: string): Promise<{ messageId: string }> {
+    try {
+      const sent = await this.mail(principal, conversation, to, timeZone);
+      this.stats.email.ok += 1;
+      return sent;
+    } catch (err) {
+      this.stats.email.failed += 1;
+      throw err;
+    }
+  }
+
+  private async mail(principal: Principal, conversation: Conversation, to: string | undefined, timeZone?: string): Promise<{ messageId: string }> {
     if (to !== undefined && principal.kind === 'customer') {
       throw new HubError('FORBIDDEN', 'only an agent or the system token may send a transcript to another address (?to=)');
     }

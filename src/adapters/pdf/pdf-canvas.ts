@@ -64,6 +64,9 @@ export class PdfCanvas {
       compress: true,
       pdfVersion: '1.7',
       displayTitle: true,
+      // pdfkit would cache the shaping of every distinct word for the document's lifetime;
+      // runs are shaped here anyway, and memory must stay flat for long transcripts.
+      fontLayoutCache: false,
       info: { Title: options.title, Subject: options.subject, Creator: 'chat-connector-hub', Producer: 'chat-connector-hub (pdfkit)' },
     });
     this.layouts = { regular: new TextLayout(chains.regular), bold: new TextLayout(chains.bold), italic: new TextLayout(chains.italic) };

@@ -74,19 +74,35 @@ export function customerContact(conversation: Conversation): string {
   return [c.email, c.phone, c.refId && c.refId !== c.email && c.refId !== c.phone ? c.refId : undefined].filter(Boolean).join(' · ');
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** Building an Intl formatter costs far more than using one: keep them per style, locale and zone. */
+function formatter(style: 'dateTime' | 'time' | 'date', locale: string, timeZone: string): Intl.DateTimeFormat {
+  const key = `${style}|${locale}|${timeZone}`;
+  let f = formatters.get(key);
+  if (!f) {
+    const options: Intl.DateTimeFormatOptions =
+      style === 'dateTime' ? { dateStyle: 'medium', timeStyle: 'long' } : style === 'time' ? { timeStyle: 'medium' } : { dateStyle: 'full' };
+    f = new Intl.DateTimeFormat(locale, { ...options, timeZone });
+    if (formatters.size > 500) formatters.clear();
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 /** A date and time as a reader in `locale` and `timeZone` writes it, with the zone named. */
 export function formatDateTime(at: Date, locale: string, timeZone: string): string {
-  return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'long', timeZone }).format(at);
+  return formatter('dateTime', locale, timeZone).format(at);
 }
 
 /** A time of day (with seconds) in `locale` and `timeZone`. */
 export function formatTime(at: Date, locale: string, timeZone: string): string {
-  return new Intl.DateTimeFormat(locale, { timeStyle: 'medium', timeZone }).format(at);
+  return formatter('time', locale, timeZone).format(at);
 }
 
 /** A calendar date in `locale` and `timeZone`, for day separators. */
 export function formatDate(at: Date, locale: string, timeZone: string): string {
-  return new Intl.DateTimeFormat(locale, { dateStyle: 'full', timeZone }).format(at);
+  return formatter('date', locale, timeZone).format(at);
 }
 
 /** The locale to format with: the customer's language when the runtime knows it, English otherwise. */

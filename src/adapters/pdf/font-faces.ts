@@ -10,6 +10,15 @@ export interface GlyphIdentity {
   codePoints: string;
 }
 
+/** What shaping a text in one face yields: its advance (font units) and glyph identities. */
+interface Shaped {
+  advance: number;
+  glyphs: GlyphIdentity[];
+}
+
+/** Distinct texts whose shaping each face remembers (chat repeats its words a lot). */
+const SHAPED_CACHE = 4_000;
+
 /**
  * One font file: its bytes (handed to pdfkit) and a fontkit view used to measure text and to
  * learn which characters each shaped glyph stands for.
@@ -17,6 +26,7 @@ export interface GlyphIdentity {
 export class FontFace {
   private readonly font: fontkit.Font;
   private readonly variants: Buffer[] = [];
+  private readonly shaped = new Map<string, Shaped>();
   readonly spaceWidthPerPoint: number;
 
   constructor(
@@ -27,6 +37,7 @@ export class FontFace {
     const font = fontkit.create(bytes);
     if (!('layout' in font)) throw new Error(`${key}: a font collection, not a single font`);
     this.font = font;
+    freshGlyphs(this.font);
     this.spaceWidthPerPoint = this.font.glyphForCodePoint(0x20).advanceWidth / this.font.unitsPerEm;
   }
 
@@ -36,12 +47,12 @@ export class FontFace {
 
   /** Width of `text` shaped in this face at `size` points. */
   measure(text: string, size: number): number {
-    return (this.shape(text).advanceWidth * size) / this.font.unitsPerEm;
+    return (this.shape(text).advance * size) / this.font.unitsPerEm;
   }
 
   /** The glyphs shaping produces for `text`, each with the characters it was made from. */
   glyphs(text: string): GlyphIdentity[] {
-    return this.shape(text).glyphs.map((g) => ({ id: g.id, codePoints: g.codePoints.join(',') }));
+    return this.shape(text).glyphs;
   }
 
   /**
@@ -61,20 +72,44 @@ export class FontFace {
     return bytes;
   }
 
-  private shape(text: string): fontkit.GlyphRun {
-    // fontkit caches one glyph object per glyph id with the characters it was first made from,
-    // so a glyph shared by two characters (Arabic kaf and Urdu keheh) would report the wrong
-    // one. A fresh cache per run keeps codePoints true; glyph objects are cheap to remake.
-    resetGlyphCache(this.font);
-    return this.font.layout(text);
+  private shape(text: string): Shaped {
+    let shaped = this.shaped.get(text);
+    if (shaped) return shaped;
+    const run = this.font.layout(text);
+    shaped = { advance: run.advanceWidth, glyphs: run.glyphs.map((g) => ({ id: g.id, codePoints: g.codePoints.join(',') })) };
+    if (this.shaped.size >= SHAPED_CACHE) {
+      const oldest = this.shaped.keys().next().value;
+      if (oldest !== undefined) this.shaped.delete(oldest);
+    }
+    this.shaped.set(text, shaped);
+    return shaped;
   }
 }
 
-/** Drops fontkit's per-font glyph object cache (see FontFace.shape). */
-export function resetGlyphCache(font: unknown): void {
-  const cached = font as { _glyphs?: unknown };
-  if (!cached || typeof cached._glyphs !== 'object') throw new Error('fontkit changed: no glyph cache to reset');
-  cached._glyphs = {};
+/**
+ * Makes a fontkit font keep its glyph objects per glyph id *and* characters. fontkit keeps one
+ * object per glyph id, carrying the characters it was first made for, so a glyph shared by two
+ * characters (Arabic kaf and Urdu keheh, Naskh's hah and jeem bodies) would name the wrong one
+ * in the PDF's text map. Applied to our own font objects and to pdfkit's embeddings (PdfCanvas).
+ */
+export function freshGlyphs(font: unknown): void {
+  const f = font as { getGlyph?: (id: number, codePoints?: number[]) => unknown; _glyphs?: Record<number, unknown>; freshGlyphs?: true };
+  if (f.freshGlyphs) return;
+  const getGlyph = f.getGlyph?.bind(font);
+  const cache = f._glyphs;
+  if (!getGlyph || !cache || typeof cache !== 'object') throw new Error('fontkit changed: getGlyph or its glyph cache is missing');
+  const made = new Map<string, unknown>();
+  f.getGlyph = (id: number, codePoints: number[] = []) => {
+    const key = `${id}:${codePoints.join(',')}`;
+    let glyph = made.get(key);
+    if (glyph === undefined) {
+      delete cache[id];
+      glyph = getGlyph(id, codePoints);
+      made.set(key, glyph);
+    }
+    return glyph;
+  };
+  f.freshGlyphs = true;
 }
 
 /** Offset of an sfnt table, from the table directory. */

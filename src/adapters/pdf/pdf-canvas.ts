@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
-import { resetGlyphCache, type FontChains, type FontFace, type FontStyle } from './font-faces.js';
+import { freshGlyphs, type FontChains, type FontFace, type FontStyle } from './font-faces.js';
 import { TextLayout, type LaidLine } from './text-layout.js';
 
 /** Raised when the reader of the PDF went away; rendering stops without error output. */
@@ -29,6 +29,15 @@ export interface TextStyle {
   leading?: number;
 }
 
+/** pdfkit's view of an embedded font: its fontkit object and its per-word shaping cache. */
+interface PdfKitFont {
+  font: unknown;
+  layoutCache?: Record<string, unknown>;
+}
+
+/** Pages after which pdfkit's per-word shaping caches are emptied, so memory stays flat. */
+const PAGES_PER_CACHE = 8;
+
 /** One embedding of a face and the characters each of its glyphs stands for in the PDF. */
 interface Embedding {
   name: string;
@@ -47,6 +56,7 @@ export class PdfCanvas {
   private readonly doc: PDFKit.PDFDocument;
   private readonly layouts: Record<FontStyle, TextLayout>;
   private readonly embeddings = new Map<string, Embedding[]>();
+  private readonly pdfFonts = new Set<PdfKitFont>();
   private y = MARGIN.top;
   private page = 1;
   private blocked = false;
@@ -64,9 +74,6 @@ export class PdfCanvas {
       compress: true,
       pdfVersion: '1.7',
       displayTitle: true,
-      // pdfkit would cache the shaping of every distinct word for the document's lifetime;
-      // runs are shaped here anyway, and memory must stay flat for long transcripts.
-      fontLayoutCache: false,
       info: { Title: options.title, Subject: options.subject, Creator: 'chat-connector-hub', Producer: 'chat-connector-hub (pdfkit)' },
     });
     this.layouts = { regular: new TextLayout(chains.regular), bold: new TextLayout(chains.bold), italic: new TextLayout(chains.italic) };
@@ -116,6 +123,9 @@ export class PdfCanvas {
     if (this.y + height <= this.doc.page.height - MARGIN.bottom) return;
     this.doc.addPage();
     this.page += 1;
+    // pdfkit remembers the shaping of every distinct word for the whole document; that speeds
+    // up drawing a lot but would grow with the transcript, so it is dropped every few pages.
+    if (this.page % PAGES_PER_CACHE === 0) for (const font of this.pdfFonts) if (font.layoutCache) font.layoutCache = Object.create(null) as Record<string, unknown>;
     this.y = MARGIN.top;
     this.footer();
   }
@@ -178,8 +188,12 @@ export class PdfCanvas {
     for (const run of line.runs) {
       if (!run.face || run.text === '') continue;
       this.doc.font(this.embeddingFor(run.face, run.text)).fontSize(size).fillColor(color);
-      // pdfkit keeps its own fontkit glyph cache per embedding; see FontFace.shape for why it is reset.
-      resetGlyphCache((this.doc as unknown as { _font: { font: unknown } })._font.font);
+      // pdfkit shapes with its own fontkit object per embedding; see freshGlyphs for why.
+      const current = (this.doc as unknown as { _font: PdfKitFont })._font;
+      if (!this.pdfFonts.has(current)) {
+        freshGlyphs(current.font);
+        this.pdfFonts.add(current);
+      }
       this.doc.text(run.text, left + run.x, baseline, { lineBreak: false, baseline: 'alphabetic' });
     }
   }

@@ -9,7 +9,7 @@ const ROLE_COLORS: Record<string, string> = { customer: '#0b5394', agent: '#3876
 const QUIET = '#777777';
 const LABEL_WIDTH = 88;
 /** Entries drawn between checks for backpressure and turns for other work. */
-const ENTRIES_PER_SETTLE = 20;
+const ENTRIES_PER_SETTLE = 10;
 const MAX_URL_SHOWN = 300;
 
 /** How an attachment's address is shown: data URLs by size only, long URLs shortened. */

@@ -59,6 +59,8 @@ export interface BenchClientToServer {
   /** Bare relay only. */
   join: (payload: { room: string }, ack: (response: AckResponse) => void) => void;
   sendMessage: (payload: OutgoingChatMessage, ack: (response: AckResponse) => void) => void;
+  /** Hub only: ends a conversation (the system token may end any). */
+  endConversation: (payload: { conversationId: string }, ack: (response: AckResponse) => void) => void;
 }
 
 export type BenchSocket = Socket<BenchServerToClient, BenchClientToServer>;

@@ -35,9 +35,9 @@ function levelOf(line: string): number | undefined {
   }
 }
 
-/** Starts `node <script>` with `env`, keeping a tail of its output and counting its warnings. */
-export function startNodeChild(name: string, script: string, env: NodeJS.ProcessEnv, cwd: string): RunningChild {
-  const child: ChildProcess = spawn(process.execPath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `node [nodeArgs] <script>` with `env`, keeping a tail of its output and counting its warnings. */
+export function startNodeChild(name: string, script: string, env: NodeJS.ProcessEnv, cwd: string, nodeArgs: readonly string[] = []): RunningChild {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`${name}: could not spawn ${script}`);
   const pid = child.pid;
   const tailLines: string[] = [];

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 /** Memory of a process as the kernel counts it. */
@@ -106,5 +106,47 @@ export class SelfCpuMeter {
     const used = process.cpuUsage(this.cpu0);
     const seconds = (Date.now() - this.t0) / 1000;
     return seconds > 0 ? ((used.user + used.system) / 1e6 / seconds) * 100 : 0;
+  }
+}
+
+/** Samples VmRSS of a process every `intervalMs` (from construction until stop()); a spike shorter than the interval can slip through. */
+export class RssSampler {
+  private peak = 0;
+  private samples = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pid: number,
+    intervalMs = 25,
+  ) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  private sample(): void {
+    const rss = readProcMemory(this.pid)?.rssBytes;
+    if (rss === undefined) return;
+    this.samples += 1;
+    if (rss > this.peak) this.peak = rss;
+  }
+
+  /** Stops sampling and returns the highest RSS seen (one last sample included). */
+  stop(): { peakBytes: number; samples: number } {
+    clearInterval(this.timer);
+    this.sample();
+    return { peakBytes: this.peak, samples: this.samples };
+  }
+}
+
+/**
+ * Resets a process's VmHWM to its current RSS (writes 5 to /proc/<pid>/clear_refs, Linux 4.0+),
+ * so the kernel's own peak covers just what follows; false where the kernel or permissions refuse.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -20,6 +20,7 @@ import { startBareProcess, startHubProcess, withDatabase, type StartedServer } f
 import { mib } from './stats.js';
 import { countDocuments, dropDatabase, measureStoreRate } from './store-rate.js';
 import { printReport, type BenchReport } from './summary.js';
+import { runTranscriptBench, type TranscriptBenchConfig } from './transcript-runner.js';
 
 /** Repository root, from dist/bench/run.js. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,6 +45,18 @@ function intEnv(name: string, fallback: number, min: number, max: number): numbe
     return fallback;
   }
   return value;
+}
+
+/** A comma-separated list of integers in [min, max], e.g. BENCH_TRANSCRIPT_SIZES=1000,5000. */
+function intListEnv(name: string, fallback: number[], min: number, max: number): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const values = raw.split(',').map((v) => Number(v.trim()));
+  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
+    progress(`${name}=${raw} is not a list of integers in [${min}, ${max}]; using ${fallback.join(',')}`);
+    return fallback;
+  }
+  return values;
 }
 
 /** Idle sockets that fit the open-file limit (client and server each hold one fd per socket) and the ephemeral port range. */
@@ -173,6 +186,60 @@ async function connectorRunOn(kind: ConnectorRunKind, uri: string, config: Conne
   }
 }
 
+/**
+ * The transcripts case on its own hub process and fresh database: the store scans a collection
+ * for every page a render reads, so earlier stages' messages would blur the figures.
+ */
+async function transcriptsOn(uri: string, config: TranscriptBenchConfig, report: BenchReport): Promise<void> {
+  const dbUri = withDatabase(uri, `chathub_bench_transcripts_${randomBytes(4).toString('hex')}`);
+  const label = 'hub (transcripts)';
+  const tmp = resources.tmp ?? tmpdir();
+  const profileDir = process.env['BENCH_TRANSCRIPT_CPU_PROF'];
+  const hub = await startHubProcess(
+    ROOT,
+    dbUri,
+    join(tmp, 'hub-transcripts'),
+    label,
+    // Every run is one more request of the same caller (the system token).
+    { RATE_LIMIT_TRANSCRIPTS_PER_MINUTE: String(Math.max(100, config.sizes.length * config.runs * 2)) },
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`] : [],
+  );
+  resources.children.push(hub.child);
+  try {
+    const target = new HubTarget(hub.child.pid, hub.url, hub.systemToken);
+    const result = await runTranscriptBench(target, hub.url, hub.systemToken, dbUri, resources.storePid, tmp, config);
+    result.hubLog = hub.child.logs();
+    report.transcripts = result;
+  } finally {
+    report.memory[label] = readProcMemory(hub.child.pid);
+    report.hubLogs.push(hub.child.logs());
+    await stopChild(hub.child);
+    if (profileDir) progress(`transcripts: the hub's CPU profile is in ${resolve(profileDir)}`);
+    await stage('drop transcripts database', () => within(15_000, 'dropDatabase', dropDatabase(dbUri)));
+  }
+}
+
+/** The load stage: the bare relay, then the hub, each with the same pairs and phases. */
+async function loadStage(uri: string, pairs: number, report: BenchReport): Promise<void> {
+  const bare = await startBareProcess(ROOT, 'bare relay');
+  resources.children.push(bare.child);
+  const hub = await startHubProcess(ROOT, uri, join(resources.tmp ?? tmpdir(), 'hub-data'), 'hub');
+  resources.children.push(hub.child);
+  const hubTarget = new HubTarget(hub.child.pid, hub.url, hub.systemToken);
+
+  // The bare relay goes first: it never touches the store, so the hub's leftover writes cannot disturb it.
+  report.bareLoad = (await stage('bare load', () => loadTarget(new BareTarget(bare.child.pid, bare.url), pairs))) ?? [];
+  report.hubLoad = (await stage('hub load', () => loadTarget(hubTarget, pairs))) ?? [];
+  report.hubStored = (await hubTarget.counters())['stored'];
+  report.memory['hub (load stage)'] = readProcMemory(hub.child.pid);
+  report.memory['bare (load stage)'] = readProcMemory(bare.child.pid);
+  report.hubLogs.push(hub.child.logs());
+  progress(`hub after load: RSS ${mib(report.memory['hub (load stage)']?.rssBytes)}, peak ${mib(report.memory['hub (load stage)']?.hwmBytes)}`);
+  await stopChild(hub.child);
+  await stopChild(bare.child);
+  report.storeCounts = await stage('store count', () => countDocuments(uri, ['messages', 'conversations']));
+}
+
 async function main(): Promise<void> {
   const pairs = intEnv('BENCH_PAIRS', 200, 1, 5000);
   const idleCount = fitIdleCount(intEnv('BENCH_IDLE_SOCKETS', 10_000, 0, 200_000));
@@ -181,7 +248,13 @@ async function main(): Promise<void> {
   const idle = idleShape(idleCount, intEnv('BENCH_IDLE_CONVERSATIONS', 500, 1, 100_000));
   if (idle.sockets > 0) progress(`idle stage: ${describeShape(idle)}`);
   if (idle.sockets < idleCount) progress(`idle stage: ${idleCount - idle.sockets} sockets left out (they do not fill a whole conversation)`);
+  const skipLoad = process.env['BENCH_SKIP_LOAD'] === '1';
   const skipConnector = process.env['BENCH_SKIP_CONNECTOR'] === '1';
+  const skipTranscripts = process.env['BENCH_SKIP_TRANSCRIPT'] === '1';
+  const transcriptConfig: TranscriptBenchConfig = {
+    sizes: intListEnv('BENCH_TRANSCRIPT_SIZES', [1000, 5000], 1, 200_000),
+    runs: intEnv('BENCH_TRANSCRIPT_RUNS', 1, 1, 20),
+  };
   const connectorConfig: ConnectorBenchConfig = {
     connectors: intEnv('BENCH_CONNECTORS', 2, 1, 64),
     conversations: intEnv('BENCH_CONNECTOR_CONVERSATIONS', 100, 1, 5000),
@@ -204,30 +277,20 @@ async function main(): Promise<void> {
     progress(`document store (${resources.docstore.kind}, pid ${pid ?? '?'}) at ${uri}`);
   }
 
-  const bare = await startBareProcess(ROOT, 'bare relay');
-  resources.children.push(bare.child);
-  const hub = await startHubProcess(ROOT, uri, join(resources.tmp, 'hub-data'), 'hub');
-  resources.children.push(hub.child);
-  const hubTarget = new HubTarget(hub.child.pid, hub.url, hub.systemToken);
-
-  // The bare relay goes first: it never touches the store, so the hub's leftover writes cannot disturb it.
-  report.bareLoad = (await stage('bare load', () => loadTarget(new BareTarget(bare.child.pid, bare.url), pairs))) ?? [];
-  report.hubLoad = (await stage('hub load', () => loadTarget(hubTarget, pairs))) ?? [];
-  report.hubStored = (await hubTarget.counters())['stored'];
-  report.memory['hub (load stage)'] = readProcMemory(hub.child.pid);
-  report.memory['bare (load stage)'] = readProcMemory(bare.child.pid);
-  report.hubLogs.push(hub.child.logs());
-  progress(`hub after load: RSS ${mib(report.memory['hub (load stage)']?.rssBytes)}, peak ${mib(report.memory['hub (load stage)']?.hwmBytes)}`);
-  await stopChild(hub.child);
-  await stopChild(bare.child);
-
-  report.storeCounts = await stage('store count', () => countDocuments(uri, ['messages', 'conversations']));
+  if (skipLoad) progress('load stage skipped (BENCH_SKIP_LOAD=1)');
+  else await loadStage(uri, pairs, report);
   report.store = await stage('store rate', () => measureStoreRate(uri));
   if (skipConnector) progress('connector stage skipped (BENCH_SKIP_CONNECTOR=1)');
   else {
     const started = performance.now();
     for (const kind of ['latency', 'throughput'] as const) await stage(`connector ${kind}`, () => connectorRunOn(kind, uri, connectorConfig, report));
     progress(`connector stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  if (skipTranscripts) progress('transcripts stage skipped (BENCH_SKIP_TRANSCRIPT=1)');
+  else {
+    const started = performance.now();
+    await stage('transcripts', () => transcriptsOn(uri, transcriptConfig, report));
+    progress(`transcripts stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   if (idle.sockets > 0) {
     report.idleShape = idle;

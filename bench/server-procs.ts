@@ -22,8 +22,18 @@ export function withDatabase(uri: string, database: string): string {
   return `${match[1]}/${database}${match[3] ?? ''}`;
 }
 
-/** Starts `node dist/src/main.js` on a port picked here, pointed at `uri`, and waits for GET /ready; `env` adds to the hub's environment (e.g. CONNECTOR_KEYS). */
-export async function startHubProcess(root: string, uri: string, dataDir: string, label: string, env: NodeJS.ProcessEnv = {}): Promise<StartedHub> {
+/**
+ * Starts `node dist/src/main.js` on a port picked here, pointed at `uri`, and waits for GET /ready; `env` adds to
+ * the hub's environment (e.g. CONNECTOR_KEYS), `nodeArgs` to node's flags (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+ */
+export async function startHubProcess(
+  root: string,
+  uri: string,
+  dataDir: string,
+  label: string,
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: readonly string[] = [],
+): Promise<StartedHub> {
   const port = await freePort();
   const systemToken = randomBytes(24).toString('hex');
   const child = startNodeChild(
@@ -44,6 +54,7 @@ export async function startHubProcess(root: string, uri: string, dataDir: string
       ...env,
     },
     root,
+    nodeArgs,
   );
   const url = `http://127.0.0.1:${port}`;
   try {

@@ -6,6 +6,8 @@ import type { ConnectorResult, ConnectorRunResult } from './connector-runner.js'
 import type { ProcMemory } from './proc-probe.js';
 import { fmt, formatTable, kib, mib } from './stats.js';
 import type { StoreRateResult } from './store-rate.js';
+import type { TranscriptResult } from './transcript-runner.js';
+import { transcriptSection, transcriptSummaryRows } from './transcript-summary.js';
 
 /** A per-socket figure from fewer sockets than this is mostly GC noise. */
 const MIN_IDLE_SOCKETS = 200;
@@ -29,6 +31,8 @@ export interface BenchReport {
   hubLogs: ChildLogReport[];
   /** The connector stage (undefined when skipped or failed). */
   connector?: ConnectorResult | undefined;
+  /** The transcripts case (undefined when skipped or failed). */
+  transcripts?: TranscriptResult | undefined;
 }
 
 const phase = (results: readonly PhaseResult[], key: string): PhaseResult | undefined => results.find((r) => r.spec.key === key);
@@ -197,6 +201,7 @@ export function printReport(report: BenchReport): void {
   );
 
   out.push(...connectorSection(report.connector));
+  out.push(...transcriptSection(report.transcripts));
 
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);
@@ -268,6 +273,7 @@ export function printReport(report: BenchReport): void {
       'n/a',
     ],
   );
+  rows.push(...transcriptSummaryRows(report.transcripts));
   out.push('', '=== Summary against targets ===', formatTable(['target', 'figure', 'goal', 'status'], rows));
 
   const errors = [...report.hubLoad, ...report.bareLoad].reduce((n, r) => n + r.ackFailed + r.ackTimedOut + r.missing, 0);

@@ -5,7 +5,7 @@ import { HubError } from '../contracts/errors.js';
 import type { ConversationStore, Mailer, MessageStore, Transcript, TranscriptEntry, TranscriptRenderer } from './ports.js';
 import { toTranscriptEntry, transcriptLocale } from './transcript-entries.js';
 import { composeTranscriptMail } from './transcript-mail.js';
-import { isVisibleTo, type Conversation } from './types.js';
+import { isVisibleTo, type Conversation, type StoredMessage } from './types.js';
 import { WorkGate } from './work-gate.js';
 
 export interface TranscriptServiceOptions {
@@ -146,21 +146,30 @@ export class TranscriptService {
     };
   }
 
-  /** What the customer could see, oldest first, read page by page as the renderer pulls. */
+  /**
+   * What the customer could see, oldest first, read page by page as the renderer pulls; the next
+   * page is read while this one is drawn, so the database and the drawing overlap.
+   */
   private async *entries(conversation: Conversation): AsyncGenerator<TranscriptEntry> {
     const viewer = conversation.customer.id;
-    let after = 0;
-    for (;;) {
-      const page = await this.messages.visibleAfter(conversation.id, viewer, false, after, this.options.pageSize);
-      for (const message of page) {
-        // The store filters already; checked again because a leaked whisper is not recoverable.
-        if (!isVisibleTo(message, viewer, false)) continue;
-        const entry = toTranscriptEntry(message);
-        if (entry) yield entry;
+    const { pageSize } = this.options;
+    const read = (after: number): Promise<StoredMessage[]> => this.messages.visibleAfter(conversation.id, viewer, false, after, pageSize);
+    let next: Promise<StoredMessage[]> | undefined = read(0);
+    try {
+      while (next) {
+        const page: StoredMessage[] = await next;
+        const last = page[page.length - 1];
+        next = last && page.length === pageSize ? read(last.seq) : undefined;
+        for (const message of page) {
+          // The store filters already; checked again because a leaked whisper is not recoverable.
+          if (!isVisibleTo(message, viewer, false)) continue;
+          const entry = toTranscriptEntry(message);
+          if (entry) yield entry;
+        }
       }
-      const last = page[page.length - 1];
-      if (!last || page.length < this.options.pageSize) return;
-      after = last.seq;
+    } finally {
+      // The reader stopped early (client gone): the read in flight has nobody to report to.
+      next?.catch(() => undefined);
     }
   }
 }

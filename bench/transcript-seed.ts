@@ -27,14 +27,8 @@ export interface SeedPlan {
   afterSeq: number;
 }
 
-export interface SeedResult {
+export interface SeedResult extends Counts {
   messages: number;
-  chat: number;
-  whispers: number;
-  activities: number;
-  withAttachments: number;
-  multiLine: number;
-  textChars: number;
   batches: number;
   seconds: number;
   lastSeq: number;
@@ -89,6 +83,7 @@ function chatText(rand: () => number): { text: string; multiLine: boolean } {
   return { text: lines.join('\n'), multiLine: true };
 }
 
+/** What a seeded conversation holds, by kind. */
 interface Counts {
   chat: number;
   whispers: number;

@@ -99,7 +99,7 @@ export class PdfCanvas {
     this.lines(lines, size, style.color ?? '#111111', indent, size * (style.leading ?? 1.5));
   }
 
-  /** A label in the left column and its value wrapped in the right one, kept on one page. */
+  /** A label in the left column and its value wrapped in the right one; starts where three of its lines fit. */
   labelled(label: string, value: string, labelWidth: number, size = 10): void {
     const lineHeight = size * 1.45;
     const labelLine = this.layouts.bold.lines(label, size - 1, labelWidth - 6)[0];
@@ -109,8 +109,7 @@ export class PdfCanvas {
     this.lines(valueLines, size, '#111111', labelWidth, lineHeight);
   }
 
-  /** Several lines laid out elsewhere, e.g. to measure them first. */
-  lines(lines: LaidLine[], size: number, color: string, indent: number, lineHeight: number): void {
+  private lines(lines: LaidLine[], size: number, color: string, indent: number, lineHeight: number): void {
     for (const line of lines) {
       this.ensure(lineHeight);
       this.draw(line, MARGIN.left + indent, this.y + size * 1.1, size, color);

@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Principal, TokenService } from '../../auth/token.service.js';
 import { HubError } from '../../contracts/errors.js';
 import { parseOrThrow, transcriptParamsSchema, transcriptQuerySchema } from '../../contracts/schemas.js';
 import type { TranscriptService } from '../../domain/transcript.service.js';
 import { principalOf } from './auth.middleware.js';
+import { consumeOrRefuse } from './rate-limit.js';
 
 function callerKey(principal: Principal): string {
   if (principal.kind === 'system') return 'system';
@@ -20,15 +21,7 @@ export function transcriptsRouter(transcripts: TranscriptService, tokens: TokenS
 
   router.get('/:id/:type', async (req, res) => {
     const principal = principalOf(req, tokens);
-    try {
-      await limiter.consume(callerKey(principal));
-    } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) {
-        res.set('Retry-After', String(Math.ceil(rejection.msBeforeNext / 1000)));
-        throw new HubError('RATE_LIMITED', 'too many transcript requests; slow down');
-      }
-      throw rejection;
-    }
+    await consumeOrRefuse(limiter, callerKey(principal), res, 'transcript requests');
     const params = parseOrThrow(transcriptParamsSchema, { ...req.params }, 'path');
     const query = parseOrThrow(transcriptQuerySchema, { ...req.query }, 'query');
     const conversation = await transcripts.find(principal, params.id);

@@ -65,36 +65,41 @@ export class TextLayout {
     const { levels, paragraphs } = bidi.getEmbeddingLevels(text);
     const rtl = (paragraphs[0]?.level ?? 0) % 2 === 1;
     const faces = this.faces(text);
-    const measure = (start: number, end: number): number => this.measure(text, faces, start, end, size);
 
     const lines: Array<[number, number]> = [];
     let lineStart = 0;
     let lineEnd = 0;
     let used = 0;
-    for (const [start, end] of this.segments(text, faces, size, maxWidth)) {
-      const bodyEnd = trimEnd(text, start, end);
-      const body = measure(start, bodyEnd);
+    for (const { start, end, body, tail } of this.segments(text, faces, size, maxWidth)) {
       if (lineEnd > lineStart && used + body > maxWidth) {
         lines.push([lineStart, lineEnd]);
         lineStart = start;
         used = 0;
       }
-      used += body + measure(bodyEnd, end);
+      used += body + tail;
       lineEnd = end;
     }
     if (lineEnd > lineStart) lines.push([lineStart, lineEnd]);
     return lines.map(([start, end]) => this.line(text, faces, levels, start, trimEnd(text, start, end), size, rtl ? maxWidth : 0));
   }
 
-  /** Break opportunities (UAX #14); a piece wider than the line is split between graphemes. */
-  private *segments(text: string, faces: Array<FontFace | null | undefined>, size: number, maxWidth: number): Generator<[number, number]> {
+  /**
+   * Break opportunities (UAX #14), each with its width without trailing spaces (`body`) and of
+   * those spaces (`tail`); a piece wider than the line is split between graphemes.
+   */
+  private *segments(text: string, faces: Array<FontFace | null | undefined>, size: number, maxWidth: number): Generator<Segment> {
+    const measured = (start: number, end: number): Segment => {
+      const bodyEnd = trimEnd(text, start, end);
+      return { start, end, body: this.measure(text, faces, start, bodyEnd, size), tail: this.measure(text, faces, bodyEnd, end, size) };
+    };
     const breaker = new LineBreaker(text);
     let last = 0;
     for (let brk = breaker.nextBreak(); brk; brk = breaker.nextBreak()) {
       const end = brk.position;
       if (end <= last) continue;
-      if (this.measure(text, faces, last, trimEnd(text, last, end), size) <= maxWidth) {
-        yield [last, end];
+      const whole = measured(last, end);
+      if (whole.body <= maxWidth) {
+        yield whole;
       } else {
         let chunkStart = last;
         let chunkWidth = 0;
@@ -102,13 +107,13 @@ export class TextLayout {
           const gStart = last + g.index;
           const gWidth = this.measure(text, faces, gStart, gStart + g.segment.length, size);
           if (gStart > chunkStart && chunkWidth + gWidth > maxWidth) {
-            yield [chunkStart, gStart];
+            yield measured(chunkStart, gStart);
             chunkStart = gStart;
             chunkWidth = 0;
           }
           chunkWidth += gWidth;
         }
-        yield [chunkStart, end];
+        yield measured(chunkStart, end);
       }
       last = end;
     }
@@ -187,6 +192,14 @@ export class TextLayout {
     if (shift > 0) for (const run of placed) run.x += shift;
     return { runs: placed, width: x };
   }
+}
+
+/** A stretch between two break opportunities and its widths. */
+interface Segment {
+  start: number;
+  end: number;
+  body: number;
+  tail: number;
 }
 
 interface Piece {

@@ -105,6 +105,14 @@ const configSchema = z.object({
     maxUnsettled: z.coerce.number().int().positive(),
   }),
   channels: z.array(channelConfigSchema),
+  routing: z.object({
+    /** How long an agent whose last socket closed stays ready, waiting for them to reconnect. */
+    agentGraceMs: z.coerce.number().int().min(0),
+    /** How often each process renews its agents' presence and offers the queue again. */
+    sweepMs: z.coerce.number().int().min(50),
+    /** Waiting conversations read per round trip. */
+    batch: z.coerce.number().int().positive().max(1000),
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -135,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const conn = (defaults['connectors'] ?? {}) as Record<string, unknown>;
   const mail = (defaults['mail'] ?? {}) as Record<string, unknown>;
   const transcripts = (defaults['transcripts'] ?? {}) as Record<string, unknown>;
+  const routing = (defaults['routing'] ?? {}) as Record<string, unknown>;
   const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
   let hubSecret = env['HUB_SECRET'];
   let systemToken = env['SYSTEM_TOKEN'];
@@ -183,6 +192,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       maxAttempts: env['CONNECTOR_MAX_ATTEMPTS'] ?? conn['maxAttempts'],
     },
     channels: parseChannels(env['CHANNELS'], defaults['channels']),
+    routing: {
+      ...routing,
+      agentGraceMs: env['AGENT_GRACE_MS'] ?? routing['agentGraceMs'],
+      sweepMs: env['ROUTING_SWEEP_MS'] ?? routing['sweepMs'],
+    },
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

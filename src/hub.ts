@@ -25,6 +25,9 @@ import { toWireMessage } from './domain/types.js';
 import { TranscriptService } from './domain/transcript.service.js';
 import { PdfTranscriptRenderer } from './adapters/pdf/transcript.pdf.js';
 import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
+import { RoutingService } from './domain/routing.service.js';
+import { MongoAgentStore } from './storage/agent.store.js';
+import { SocketAgentSessions } from './transport/socket/agent-sessions.js';
 
 export interface HubDeps {
   db: Database;
@@ -77,7 +80,19 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     serveClient: false,
   });
   const realtime = new SocketRealtime(io);
-  const conversations = new ConversationService(
+  // The sessions read history through the conversation service, built just below (it needs the routing).
+  const sessions = new SocketAgentSessions(io, (membership) => conversations.recentMessages(membership));
+  const routing = new RoutingService(
+    conversationStore,
+    new MongoAgentStore(db, config.dbTimeoutMs),
+    cache,
+    writer,
+    realtime,
+    sessions,
+    config.routing,
+    log.child({ module: 'routing' }),
+  );
+  const conversations: ConversationService = new ConversationService(
     conversationStore,
     messageStore,
     cache,
@@ -85,6 +100,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     writer,
     realtime,
     tokens,
+    routing,
     { greeting: config.greeting, historyLimit: config.historyLimit },
     log.child({ module: 'conversations' }),
   );
@@ -105,6 +121,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     outbox,
     messageStore,
     new MongoChannelStore(db, config.dbTimeoutMs),
+    routing,
     log.child({ module: 'connectors' }),
   );
   const mailer = config.smtpUrl
@@ -118,12 +135,13 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     config.transcripts,
     log.child({ module: 'transcripts' }),
   );
-  const registry = createMetrics({ writer, outbox, transcripts, connectedSockets: () => io.engine.clientsCount });
+  const registry = createMetrics({ writer, outbox, transcripts, routing, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
     conversations,
     connectors,
     transcripts,
+    routing,
     tokens,
     db,
     registry,
@@ -139,6 +157,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     connectors,
     outbox,
     messages,
+    routing,
     tokens,
     log: log.child({ module: 'socket' }),
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,
@@ -150,6 +169,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     io,
     tokens,
     async close() {
+      routing.close();
       await writer.drain();
       await new Promise<void>((resolve) => {
         io.close(() => resolve());

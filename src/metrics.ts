@@ -2,11 +2,13 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { MessageWriter } from './domain/message-writer.js';
 import type { OutboxService } from './domain/outbox.service.js';
 import type { TranscriptService } from './domain/transcript.service.js';
+import type { RoutingService } from './domain/routing.service.js';
 
 export interface MetricsSources {
   writer: MessageWriter;
   outbox: OutboxService;
   transcripts: TranscriptService;
+  routing: RoutingService;
   connectedSockets: () => number;
 }
 
@@ -30,6 +32,45 @@ export function createMetrics(sources: MetricsSources): Registry {
     collect() {
       this.reset();
       this.inc(sources.writer.stats.batches);
+    },
+  });
+  new Counter({
+    name: 'hub_routing_assignments_total',
+    help: 'Conversations given to an agent: by the queue, picked by the agent (joinConversation), or by a transfer',
+    labelNames: ['via'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { queue, pick, transfer } = sources.routing.stats.assigned;
+      this.inc({ via: 'queue' }, queue);
+      this.inc({ via: 'pick' }, pick);
+      this.inc({ via: 'transfer' }, transfer);
+    },
+  });
+  new Counter({
+    name: 'hub_routing_no_agent_available_total',
+    help: 'noAgentAvailable notices sent to waiting customers',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.routing.stats.noAgentAvailable);
+    },
+  });
+  new Gauge({
+    name: 'hub_routing_wait_seconds_max',
+    help: 'Longest queue wait among the last 1,000 assignments made by this process',
+    registers: [registry],
+    collect() {
+      const waits = sources.routing.stats.waitMs;
+      this.set(waits.length > 0 ? Math.max(...waits) / 1000 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hub_agents_connected',
+    help: 'Agents with at least one socket on this process (tabs count once)',
+    registers: [registry],
+    collect() {
+      this.set(sources.routing.presence.connected().length);
     },
   });
   new Gauge({

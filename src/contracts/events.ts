@@ -2,6 +2,21 @@ import type { ErrorAck } from './errors.js';
 import type { WireConversation, WireMessage } from '../domain/types.js';
 import type { Participant, Role } from './schemas.js';
 
+/** An agent as GET /api/agents and the agentState ack show them. */
+export interface AgentView {
+  id: string;
+  name: string;
+  skills: string[];
+  maxChats: number;
+  state: 'ready' | 'notReady';
+  /** Some hub process holds a socket of the agent. */
+  connected: boolean;
+  load: number;
+  conversations: string[];
+  idleSince: string;
+  stateSince: string;
+}
+
 /** Acknowledgement callback of every client→hub event. */
 export type Ack<T extends object> = (response: ({ ok: true } & T) | ErrorAck) => void;
 
@@ -32,6 +47,12 @@ export interface ClientToServerEvents {
   registerConnector: (payload: unknown, ack?: Ack<{ connector: { id: string; name: string; channel: string } }>) => void;
   /** Extension: a connector's later delivery report. */
   messageStatus: (payload: unknown, ack?: Ack<{ message: WireMessage }>) => void;
+  /** §4: an agent socket's availability. */
+  agentState: (payload: unknown, ack?: Ack<{ agent: AgentView }>) => void;
+  /** §4: hands a conversation to another agent or back to a subject's queue. */
+  transferConversation: (payload: unknown, ack?: Ack<{ conversation: WireConversation }>) => void;
+  /** §4: an agent (or system participant) leaves; the assigned agent's conversation goes back to the queue. */
+  leaveConversation: (payload: unknown, ack?: Ack<{ conversation: WireConversation }>) => void;
 }
 
 export type InterServerEvents = Record<string, never>;

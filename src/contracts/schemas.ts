@@ -11,6 +11,8 @@ const MAX_TEXT = 20_000;
 
 /** Any identifier a client may send: printable, bounded, never an object. */
 const idString = z.string().trim().min(1).max(200);
+/** A skill group: the routing queue a conversation waits in ("" = any agent). */
+const subjectSchema = z.string().trim().max(100);
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'must be a UUID');
 
 export const ROLES = ['customer', 'agent', 'bot', 'connector', 'system'] as const;
@@ -85,7 +87,7 @@ const customerFields = {
   refId: z.string().trim().min(1).max(200).optional(),
   url: z.string().max(2000).optional(),
   comment: z.string().max(2000).optional(),
-  subject: z.string().trim().max(100).optional(),
+  subject: subjectSchema.optional(),
   requestId: z
     .string()
     .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a GUID (1-128 letters, digits, ".", "_", ":" or "-")')
@@ -183,6 +185,33 @@ export const endConversationSchema = z.strictObject({
 });
 export type EndConversationPayload = z.infer<typeof endConversationSchema>;
 
+// ---------------------------------------------------------------- agents and routing (§4)
+
+export const agentStateSchema = z.strictObject({
+  state: z.enum(['ready', 'notReady'], { message: 'must be "ready" or "notReady"' }),
+  token: tokenField,
+});
+export type AgentStatePayload = z.infer<typeof agentStateSchema>;
+
+export const transferConversationSchema = z
+  .strictObject({
+    conversationId: uuid,
+    toAgentId: idString.optional(),
+    toSubject: subjectSchema.optional(),
+    token: tokenField,
+  })
+  .superRefine((value, ctx) => {
+    if ((value.toAgentId === undefined) === (value.toSubject === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['toAgentId'], message: 'give exactly one of toAgentId and toSubject' });
+    }
+  });
+export type TransferConversationPayload = z.infer<typeof transferConversationSchema>;
+
+export const leaveConversationSchema = z.strictObject({
+  conversationId: uuid,
+  token: tokenField,
+});
+
 // ---------------------------------------------------------------- connectors (§5)
 
 /** A connector id doubles as its channel name: short, lower-case, safe in room and key names. */
@@ -274,10 +303,18 @@ export const conversationsQuerySchema = z.strictObject({
   subject: z.string().max(100).optional(),
   channel: z.string().max(32).optional(),
   refId: z.string().max(200).optional(),
+  agentId: z.string().max(200).optional(),
   cursor: z.string().max(500).optional(),
   page_size: z.coerce.number().int().min(1, 'must be 1-100').max(100, 'must be 1-100').default(25),
 });
 export type ConversationsQuery = z.infer<typeof conversationsQuerySchema>;
+
+export const agentsQuerySchema = z.strictObject({
+  state: z.enum(['ready', 'notReady']).optional(),
+  skill: z.string().max(100).optional(),
+  cursor: z.string().max(500).optional(),
+  page_size: z.coerce.number().int().min(1, 'must be 1-100').max(100, 'must be 1-100').default(50),
+});
 
 // ---------------------------------------------------------------- HTTP: transcripts
 

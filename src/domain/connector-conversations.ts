@@ -87,6 +87,11 @@ export class ConnectorConversations {
       openKey,
       createdAt: new Date(),
       endedAt: null,
+      // Waits for an agent once the customer writes (a campaign's conversation may never need one).
+      queuedAt: null,
+      agent: null,
+      previousAgentId: null,
+      routingRev: 0,
     };
     const result = await this.store.createOpen(conversation);
     this.cache.put(result.conversation);

@@ -13,6 +13,7 @@ import type { ConversationService } from './conversation.service.js';
 import { customerParticipant, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageService } from './message.service.js';
 import type { OutboxService } from './outbox.service.js';
+import type { RoutingService } from './routing.service.js';
 import type { ChannelRecord, ChannelStore, OutboxStore } from './ports.js';
 import { toWireMessage, type Conversation, type MessageState, type WireMessage } from './types.js';
 
@@ -36,6 +37,7 @@ export class ConnectorService {
     private readonly outbox: OutboxService,
     private readonly outboxStore: OutboxStore,
     private readonly channelStore: ChannelStore,
+    private readonly routing: RoutingService,
     private readonly log: Logger,
   ) {
     this.keyDigests = new Map(Object.entries(keys).map(([id, key]) => [id, secretDigest(key)]));
@@ -74,6 +76,10 @@ export class ConnectorService {
           metadata: payload.metadata,
           clientMessageId: payload.clientMessageId,
         });
+        // The customer wrote: the conversation now waits for an agent (once; a no-op after that).
+        if (conversation.status === 'queued' && !conversation.queuedAt) {
+          await this.routing.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
+        }
         return { conversationId: conversation.id, message };
       } catch (err) {
         // Ended between lookup and store: the next message opens a new conversation.

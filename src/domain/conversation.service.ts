@@ -7,6 +7,7 @@ import type { ConversationCache } from './conversation-cache.js';
 import type { HistoryCache } from './history-cache.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
+import type { RoutingService } from './routing.service.js';
 import type { ConversationFilter, ConversationStore, ListPosition, MessageStore, RealtimePort } from './ports.js';
 import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
 
@@ -65,6 +66,7 @@ export class ConversationService {
     private readonly writer: MessageWriter,
     private readonly realtime: RealtimePort,
     private readonly tokens: TokenService,
+    private readonly routing: RoutingService,
     private readonly options: ConversationServiceOptions,
     private readonly log: Logger,
   ) {}
@@ -74,6 +76,7 @@ export class ConversationService {
     const customerId = randomUUID();
     const name = [request.firstName, request.lastName].filter(Boolean).join(' ');
     const id = randomUUID();
+    const now = new Date();
     const conversation: Conversation = {
       id,
       channel: request.channel,
@@ -96,12 +99,21 @@ export class ConversationService {
       requestId: request.requestId ?? randomUUID(),
       connector: CONNECTOR_ONLY_CHANNELS.has(request.channel) ? request.channel : undefined,
       openKey: id,
-      createdAt: new Date(),
+      createdAt: now,
       endedAt: null,
+      // Straight into the subject's queue (§4), in arrival order.
+      queuedAt: now,
+      agent: null,
+      previousAgentId: null,
+      routingRev: 0,
     };
     const { conversation: stored, created } = await this.conversations.create(conversation);
     this.cache.put(stored);
-    if (created) this.history.track(stored.id);
+    if (created) {
+      this.history.track(stored.id);
+      // The hand-off is stored before the answer, so the customer's conversationInfo shows it.
+      await this.routing.opened(stored);
+    }
     const participant = stored.participants.find((p) => p.role === 'customer') ?? { id: stored.customer.id, name, role: 'customer' as const };
     if (created) this.log.info({ conversationId: stored.id, channel: stored.channel, subject: stored.subject }, 'conversation opened');
     return {
@@ -170,8 +182,8 @@ export class ConversationService {
     if (!recorded) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
     let conversation = recorded.conversation;
     if (participant.role === 'agent' && conversation.status === 'queued') {
-      await this.conversations.activate(conversationId);
-      conversation = { ...conversation, status: 'active' };
+      // An agent joining a waiting conversation takes it, unless the routing got there first.
+      conversation = (await this.routing.pick(conversation, participant)) ?? (await this.conversations.findById(conversationId)) ?? conversation;
     }
     this.cache.put(conversation);
     return { membership, conversation, firstJoin: recorded.firstJoin };
@@ -191,7 +203,7 @@ export class ConversationService {
     const { participant } = membership;
     // Once-keys make each announcement exist at most once per participant, so announcing
     // again after a failure can never duplicate one that did land.
-    const joined = activityMessage(conversation, participant, 'participantJoined', { participant }, [], `joined:${participant.id}`);
+    const joined = activityMessage(conversation, participant, 'participantJoined', { participant }, [], `joined:${participant.id}:${conversation.routingRev ?? 0}`);
     const pending = [this.writer.write(joined, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience, joinerSocketId))];
     if (participant.role === 'customer') {
       const text = this.options.greeting.replace('{name}', participant.name);
@@ -229,6 +241,7 @@ export class ConversationService {
     this.writer.forget(conversationId);
     this.history.forget(conversationId);
     this.log.info({ conversationId, endedBy: ender.role }, 'conversation ended');
+    await this.routing.released(ended).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId }, 'could not free the agent slot'));
     return ended;
   }
 }

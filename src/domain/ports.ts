@@ -19,8 +19,6 @@ export interface ConversationStore {
   recordJoin(id: string, participant: Participant): Promise<{ conversation: Conversation; firstJoin: boolean } | null>;
   /** Undoes a first join whose announcement could not be stored, so the next join announces it. */
   unrecordJoin(id: string, participantId: string): Promise<void>;
-  /** Moves a queued conversation to active; no-op otherwise. */
-  activate(id: string): Promise<void>;
   /** Ends the conversation; null when it was already ended (or unknown). */
   end(id: string, at: Date): Promise<Conversation | null>;
   /** Creates a connector conversation unless one with the same openKey is open; returns the open one. */
@@ -29,6 +27,88 @@ export interface ConversationStore {
   findOpen(openKey: string): Promise<Conversation | null>;
   /** Conversations matching the filter, oldest first, after the cursor position. */
   list(filter: ConversationFilter, after: ListPosition | undefined, limit: number): Promise<Conversation[]>;
+
+  // Routing (§4). Every change below is one conditional update, so processes sharing the
+  // database agree on its outcome without any lock of their own.
+
+  /** Puts a queued conversation that is not waiting yet (no queuedAt, no agent) in the queue; null when it already was. */
+  enqueue(id: string, at: Date): Promise<Conversation | null>;
+  /** Waiting conversations in queue order (queuedAt, id), after `after`; at most `limit`. */
+  queued(after: QueuePosition | undefined, limit: number): Promise<Conversation[]>;
+  /** Assigns a waiting conversation to `agent` (status active, agent a participant); null when it was not waiting. */
+  claim(id: string, agent: Participant): Promise<Conversation | null>;
+  /** Moves an active conversation from agent `fromId` to `to`; null when `fromId` no longer holds it. */
+  reassign(id: string, fromId: string, to: Participant): Promise<Conversation | null>;
+  /** Puts an active conversation of agent `fromId` back in the queue for `subject`; null when `fromId` no longer holds it. */
+  requeue(id: string, fromId: string, subject: string, queuedAt: Date): Promise<Conversation | null>;
+  /** Changes the subject of a waiting conversation; null when it is not waiting. */
+  resubject(id: string, subject: string): Promise<Conversation | null>;
+  /** Removes a participant who is not the assigned agent; null when they were not a participant. */
+  removeParticipant(id: string, participantId: string): Promise<Conversation | null>;
+}
+
+/** Where a queue scan stopped: conversations wait in (queuedAt, id) order. */
+export interface QueuePosition {
+  queuedAt: Date;
+  id: string;
+}
+
+export type AgentState = 'ready' | 'notReady';
+
+/** An agent as the routing sees it: profile (from their token), state, and the conversations they hold. */
+export interface AgentRecord {
+  id: string;
+  name: string;
+  skills: string[];
+  maxChats: number;
+  state: AgentState;
+  /** Conversations assigned to the agent and not yet ended, given away or left; its length is the load. */
+  active: string[];
+  /** When the agent last became ready or was last given a conversation: the longest idle go first. */
+  idleSince: Date;
+  stateSince: Date;
+  /** Some hub process holds a socket of the agent until then (renewed while connected). */
+  presenceUntil: Date;
+}
+
+export interface AgentProfile {
+  id: string;
+  name: string;
+  skills: string[];
+  maxChats: number;
+}
+
+export interface AgentFilter {
+  state?: AgentState | undefined;
+  skill?: string | undefined;
+}
+
+/** Agents in MongoDB: presence, state and load, shared by every hub process. */
+export interface AgentStore {
+  /** Creates the agent (notReady) or refreshes their profile, and extends their presence. */
+  connected(profile: AgentProfile, presenceUntil: Date): Promise<AgentRecord>;
+  /** Extends the presence of agents whose sockets this process holds. */
+  renewPresence(ids: string[], presenceUntil: Date): Promise<void>;
+  /**
+   * Sets the state. Becoming ready restarts the idle clock and replaces `active` with
+   * `activeNow` (the conversations the agent really holds), repairing a load left wrong by a crash.
+   */
+  setState(id: string, state: AgentState, at: Date, activeNow?: string[]): Promise<AgentRecord | null>;
+  /** The agent's last socket is gone for good: notReady, presence over. */
+  gone(id: string, at: Date): Promise<void>;
+  /**
+   * Takes a slot for `conversationId` in one conditional update: only when the agent is ready
+   * and under maxChats, unless `force` (an agent picking a conversation themselves).
+   */
+  reserve(id: string, conversationId: string, at: Date, force: boolean): Promise<AgentRecord | null>;
+  /** Frees the slot of `conversationId` (no-op when the agent does not hold it). */
+  release(id: string, conversationId: string): Promise<AgentRecord | null>;
+  findById(id: string): Promise<AgentRecord | null>;
+  findMany(ids: string[]): Promise<AgentRecord[]>;
+  /** Ready agents with live presence (and skill `subject` unless empty), for "is anyone eligible?". */
+  readyWithSkill(subject: string, now: Date): Promise<AgentRecord[]>;
+  /** Agents by id, after `afterId`; at most `limit`. */
+  list(filter: AgentFilter, afterId: string | undefined, limit: number): Promise<AgentRecord[]>;
 }
 
 export interface ConversationFilter {
@@ -36,6 +116,8 @@ export interface ConversationFilter {
   subject?: string | undefined;
   channel?: string | undefined;
   refId?: string | undefined;
+  /** Conversations assigned to this agent. */
+  agentId?: string | undefined;
 }
 
 /** Where a page ended: conversations sort by (createdAt, id). */
@@ -130,6 +212,17 @@ export interface Mailer {
 /** Health of the database, for /ready. */
 export interface DatabaseProbe {
   ping(): Promise<void>;
+}
+
+/** The sockets of agents connected to this process; implemented by the socket gateway. */
+export interface AgentSessionsPort {
+  /**
+   * Makes the agent's sockets on this process (or only `socketId`) members of the conversation
+   * and sends each a conversationInfo; returns how many sockets joined.
+   */
+  join(agentId: string, conversation: Conversation, socketId?: string): Promise<number>;
+  /** Takes the agent's sockets on this process out of the conversation. */
+  leave(agentId: string, conversationId: string): Promise<void>;
 }
 
 /** How the domain pushes messages to connected clients; implemented by the socket gateway. */

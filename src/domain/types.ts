@@ -1,4 +1,6 @@
 import type { ActivityType, Attachment, Participant } from '../contracts/schemas.js';
+import type { AgentView } from '../contracts/events.js';
+import type { AgentRecord } from './ports.js';
 
 export type ConversationStatus = 'queued' | 'active' | 'ended';
 export type MessageState = 'PENDING' | 'DELIVERED' | 'FAILED';
@@ -42,6 +44,14 @@ export interface Conversation {
   openKey: string;
   createdAt: Date;
   endedAt: Date | null;
+  /** Routing (§4): when the conversation entered the queue; null while assigned, or not yet waiting. */
+  queuedAt?: Date | null | undefined;
+  /** Routing: the agent the conversation is assigned to; null while it waits. */
+  agent?: Participant | null | undefined;
+  /** Routing: the agent who last gave the conversation away (leave, transfer to a subject); not offered it again. */
+  previousAgentId?: string | null | undefined;
+  /** Routing: bumped by every assignment, transfer and leave; once-keys of the announcements use it. */
+  routingRev?: number | undefined;
 }
 
 /** A message owed to a connector: present while the hub still has to hand it over. */
@@ -110,6 +120,10 @@ export interface WireConversation {
   participants: Participant[];
   createdAt: string;
   endedAt: string | null;
+  /** Extension: the agent the conversation is assigned to, null while it waits. */
+  assignedAgent: Participant | null;
+  /** Extension: when it entered the routing queue, null unless queued. */
+  queuedAt: string | null;
 }
 
 /** Roles that see whispers. */
@@ -155,6 +169,8 @@ export function toWireConversation(c: Conversation): WireConversation {
     participants: c.participants,
     createdAt: c.createdAt.toISOString(),
     endedAt: c.endedAt ? c.endedAt.toISOString() : null,
+    assignedAgent: c.agent ?? null,
+    queuedAt: c.status === 'queued' && c.queuedAt ? c.queuedAt.toISOString() : null,
   };
 }
 
@@ -162,4 +178,20 @@ export function toWireConversation(c: Conversation): WireConversation {
 export function isVisibleTo(m: StoredMessage, viewerId: string, staff: boolean): boolean {
   if (m.tag === 'whisper' && !staff) return false;
   return m.audience.includes('*') || m.audience.includes(viewerId);
+}
+
+/** An agent record on the wire (GET /api/agents, the agentState ack). */
+export function toAgentView(r: AgentRecord, now = Date.now()): AgentView {
+  return {
+    id: r.id,
+    name: r.name,
+    skills: r.skills,
+    maxChats: r.maxChats,
+    state: r.state,
+    connected: r.presenceUntil.getTime() > now,
+    load: r.active.length,
+    conversations: r.active,
+    idleSince: r.idleSince.toISOString(),
+    stateSince: r.stateSince.toISOString(),
+  };
 }

@@ -21,6 +21,10 @@ const conversationSchema = new Schema<ConversationDoc>(
     openKey: String,
     createdAt: { type: Date, required: true },
     endedAt: { type: Date, default: null },
+    queuedAt: { type: Date, default: null },
+    agent: { type: participant, default: null },
+    previousAgentId: { type: String, default: null },
+    routingRev: { type: Number, default: 0 },
   },
   { collection: 'conversations', versionKey: false, strict: true, minimize: false },
 );
@@ -31,6 +35,9 @@ conversationSchema.index({ status: 1, subject: 1, createdAt: 1 });
 conversationSchema.index({ openKey: 1 }, { unique: true, sparse: true });
 conversationSchema.index({ channel: 1, 'customer.refId': 1, createdAt: 1 });
 conversationSchema.index({ createdAt: 1, _id: 1 });
+conversationSchema.index({ 'agent.id': 1, status: 1 });
+// The routing queue: waiting conversations in arrival order.
+conversationSchema.index({ status: 1, queuedAt: 1, _id: 1 });
 
 export const CONVERSATION_MODEL = 'Conversation';
 

@@ -1,6 +1,6 @@
 import mongoose, { type Model, type mongo } from 'mongoose';
 import type { Participant } from '../contracts/schemas.js';
-import type { ConversationFilter, ConversationStore, CreateResult, ListPosition } from '../domain/ports.js';
+import type { ConversationFilter, ConversationStore, CreateResult, ListPosition, QueuePosition } from '../domain/ports.js';
 import type { Conversation } from '../domain/types.js';
 import { CONVERSATION_MODEL, type ConversationDoc } from './conversation.model.js';
 import type { Database } from './database.js';
@@ -8,7 +8,16 @@ import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
 function fromDoc(doc: ConversationDoc): Conversation {
   const { _id, ...rest } = doc;
-  return { id: _id, ...rest, openKey: rest.openKey ?? _id, endedAt: rest.endedAt ?? null };
+  return {
+    id: _id,
+    ...rest,
+    openKey: rest.openKey ?? _id,
+    endedAt: rest.endedAt ?? null,
+    queuedAt: rest.queuedAt ?? null,
+    agent: rest.agent ?? null,
+    previousAgentId: rest.previousAgentId ?? null,
+    routingRev: rest.routingRev ?? 0,
+  };
 }
 
 function toDoc(conversation: Conversation): ConversationDoc {
@@ -82,10 +91,6 @@ export class MongoConversationStore implements ConversationStore {
     await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: id }, { $pull: { joined: participantId } }));
   }
 
-  async activate(id: string): Promise<void> {
-    await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: id, status: 'queued' }, { $set: { status: 'active' } }));
-  }
-
   async end(id: string, at: Date): Promise<Conversation | null> {
     return dbCall(this.timeoutMs, async () => {
       const doc = await this.model
@@ -119,11 +124,82 @@ export class MongoConversationStore implements ConversationStore {
       if (filter.subject !== undefined) query['subject'] = filter.subject;
       if (filter.channel) query['channel'] = filter.channel;
       if (filter.refId) query['customer.refId'] = filter.refId;
+      if (filter.agentId) query['agent.id'] = filter.agentId;
       if (after) {
         query['$or'] = [{ createdAt: mongoose.trusted({ $gt: after.createdAt }) }, { createdAt: after.createdAt, _id: mongoose.trusted({ $gt: after.id }) }];
       }
       const docs = await this.model.find(query).sort({ createdAt: 1, _id: 1 }).limit(limit).lean<ConversationDoc[]>();
       return docs.map(fromDoc);
     });
+  }
+
+  async enqueue(id: string, at: Date): Promise<Conversation | null> {
+    return this.update({ _id: id, status: 'queued', queuedAt: null, agent: null }, { $set: { queuedAt: at } });
+  }
+
+  async queued(after: QueuePosition | undefined, limit: number): Promise<Conversation[]> {
+    return dbCall(this.timeoutMs, async () => {
+      const query: Record<string, unknown> = { status: 'queued', queuedAt: mongoose.trusted({ $ne: null }) };
+      if (after) {
+        query['$or'] = [{ queuedAt: mongoose.trusted({ $gt: after.queuedAt }) }, { queuedAt: after.queuedAt, _id: mongoose.trusted({ $gt: after.id }) }];
+      }
+      const docs = await this.model.find(query).sort({ queuedAt: 1, _id: 1 }).limit(limit).lean<ConversationDoc[]>();
+      return docs.map(fromDoc);
+    });
+  }
+
+  async claim(id: string, agent: Participant): Promise<Conversation | null> {
+    // Only a waiting conversation (status queued, no agent) matches: of two processes or
+    // agents claiming it at once, exactly one update finds it so.
+    const claimed = await this.update(
+      { _id: id, status: 'queued', agent: null },
+      { $set: { status: 'active', agent, queuedAt: null, previousAgentId: null }, $addToSet: { joined: agent.id }, $inc: { routingRev: 1 } },
+    );
+    return claimed ? this.withParticipant(claimed, agent) : null;
+  }
+
+  async reassign(id: string, fromId: string, to: Participant): Promise<Conversation | null> {
+    const moved = await this.update(
+      { _id: id, status: 'active', 'agent.id': fromId },
+      { $set: { agent: to }, $pull: { participants: { id: fromId }, joined: fromId }, $inc: { routingRev: 1 } },
+    );
+    return moved ? this.withParticipant(moved, to) : null;
+  }
+
+  async requeue(id: string, fromId: string, subject: string, queuedAt: Date): Promise<Conversation | null> {
+    return this.update(
+      { _id: id, status: 'active', 'agent.id': fromId },
+      {
+        $set: { status: 'queued', agent: null, subject, queuedAt, previousAgentId: fromId },
+        $pull: { participants: { id: fromId }, joined: fromId },
+        $inc: { routingRev: 1 },
+      },
+    );
+  }
+
+  async resubject(id: string, subject: string): Promise<Conversation | null> {
+    return this.update({ _id: id, status: 'queued', agent: null }, { $set: { subject }, $inc: { routingRev: 1 } });
+  }
+
+  async removeParticipant(id: string, participantId: string): Promise<Conversation | null> {
+    return this.update(
+      { _id: id, 'participants.id': participantId, 'agent.id': mongoose.trusted({ $ne: participantId }) },
+      { $pull: { participants: { id: participantId }, joined: participantId }, $inc: { routingRev: 1 } },
+    );
+  }
+
+  /** One conditional findOneAndUpdate; the document after it, or null when the filter matched nothing. */
+  private async update(filter: Record<string, unknown>, change: Record<string, unknown>): Promise<Conversation | null> {
+    return dbCall(this.timeoutMs, async () => {
+      const doc = await this.model.findOneAndUpdate(filter, change, { returnDocument: 'after' }).lean<ConversationDoc>();
+      return doc ? fromDoc(doc) : null;
+    });
+  }
+
+  /** Adds `p` to the participants unless present (only the winner of a claim gets here, so never twice). */
+  private async withParticipant(conversation: Conversation, p: Participant): Promise<Conversation> {
+    if (conversation.participants.some((x) => x.id === p.id)) return conversation;
+    await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: conversation.id, 'participants.id': mongoose.trusted({ $ne: p.id }) }, { $push: { participants: p } }));
+    return { ...conversation, participants: [...conversation.participants, p] };
   }
 }

@@ -5,6 +5,7 @@ import { dbCall } from './db-errors.js';
 import { registerConversationModel } from './conversation.model.js';
 import { registerChannelModel } from './channel.model.js';
 import { registerMessageModel } from './message.model.js';
+import { registerAgentModel } from './agent.model.js';
 
 // Reject query-selector injection globally: any `$`-keyed object inside a filter is
 // wrapped in $eq unless the code marks it with mongoose.trusted().
@@ -37,6 +38,7 @@ export class Database implements DatabaseProbe {
     registerConversationModel(this.connection);
     registerMessageModel(this.connection);
     registerChannelModel(this.connection);
+    registerAgentModel(this.connection);
     this.connection.on('disconnected', () => {
       if (!this.stopped) this.log.warn('database disconnected; the driver keeps retrying');
     });

@@ -13,12 +13,14 @@ import { errorHandler, notFound } from './errors.middleware.js';
 import { opsRouter } from './ops.router.js';
 import { transcriptsRouter } from './transcripts.router.js';
 import type { TranscriptService } from '../../domain/transcript.service.js';
+import type { RoutingService } from '../../domain/routing.service.js';
 import type { OriginPolicy } from '../origin-policy.js';
 
 export interface HttpDeps {
   conversations: ConversationService;
   connectors: ConnectorService;
   transcripts: TranscriptService;
+  routing: RoutingService;
   tokens: TokenService;
   db: DatabaseProbe;
   registry: Registry;
@@ -63,7 +65,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(opsRouter(deps.db, deps.registry));
   app.use('/api/customer/transcript', transcriptsRouter(deps.transcripts, deps.tokens, deps.transcriptsPerMinutePerCaller, deps.log));
   app.use('/api/customer', customerRouter(deps.conversations, deps.initPerMinutePerIp));
-  app.use('/api/agents', agentsRouter(deps.tokens));
+  app.use('/api/agents', agentsRouter(deps.tokens, deps.routing));
   app.use('/api/conversations', conversationsRouter(deps.conversations, deps.tokens));
   app.use(connectorsRouter(deps.connectors, deps.tokens));
   app.use(notFound);

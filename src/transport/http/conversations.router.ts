@@ -13,7 +13,7 @@ export function conversationsRouter(conversations: ConversationService, tokens: 
     const principal = principalOf(req, tokens);
     if (principal.kind === 'customer') throw new HubError('FORBIDDEN', 'listing conversations requires an agent or the system token');
     const query = parseOrThrow(conversationsQuerySchema, { ...req.query }, 'query');
-    const filter = { status: query.status, subject: query.subject, channel: query.channel, refId: query.refId };
+    const filter = { status: query.status, subject: query.subject, channel: query.channel, refId: query.refId, agentId: query.agentId };
     const page = await conversations.list(filter, query.cursor, query.page_size);
     res.json({ data: page.data.map(toWireConversation), next_cursor: page.nextCursor });
   });

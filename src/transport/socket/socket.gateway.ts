@@ -1,14 +1,23 @@
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Server, Socket } from 'socket.io';
-import { assertNotExpired, type Principal, type TokenService } from '../../auth/token.service.js';
+import { assertNotExpired, type AgentPrincipal, type Principal, type TokenService } from '../../auth/token.service.js';
 import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents } from '../../contracts/events.js';
-import { endConversationSchema, joinConversationSchema, parseOrThrow, sendMessageSchema } from '../../contracts/schemas.js';
+import {
+  agentStateSchema,
+  endConversationSchema,
+  joinConversationSchema,
+  leaveConversationSchema,
+  parseOrThrow,
+  sendMessageSchema,
+  transferConversationSchema,
+} from '../../contracts/schemas.js';
 import type { ConnectorInfo } from '../../domain/connector.service.js';
 import type { ConversationService, Membership } from '../../domain/conversation.service.js';
 import type { MessageService } from '../../domain/message.service.js';
-import { toWireConversation, toWireMessage } from '../../domain/types.js';
+import type { RoutingService } from '../../domain/routing.service.js';
+import { toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
 import { rooms } from './rooms.js';
@@ -19,6 +28,10 @@ export interface SocketData {
   /** Set once the socket registered as a connector. */
   connector?: ConnectorInfo | undefined;
   connectorLink?: SocketConnectorLink | undefined;
+  /** Set once the socket is known as an agent's (handshake token, or the first event carrying one). */
+  agent?: AgentPrincipal | undefined;
+  /** Settles once the agent's record and presence exist. */
+  agentBinding?: Promise<void> | undefined;
 }
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -27,6 +40,7 @@ export type HubSocket = Socket<ClientToServerEvents, ServerToClientEvents, Inter
 export interface GatewayDeps extends ConnectorHandlerDeps {
   conversations: ConversationService;
   messages: MessageService;
+  routing: RoutingService;
   tokens: TokenService;
   log: Logger;
   eventsPerSecond: number;
@@ -46,7 +60,46 @@ function principalFor(socket: HubSocket, payload: unknown, tokens: TokenService)
 
 /** Wires the Customer Channel API's socket events to the domain services. */
 export function attachGateway(io: HubServer, deps: GatewayDeps): void {
-  const { tokens, log } = deps;
+  const { tokens, log, routing } = deps;
+
+  /** Makes the socket one of the agent's (room, presence); a socket belongs to one agent only. */
+  const bindAgent = (socket: HubSocket, principal: AgentPrincipal): Promise<void> => {
+    const bound = socket.data.agent;
+    if (bound) {
+      if (bound.agentId !== principal.agentId) throw new HubError('FORBIDDEN', `this connection belongs to agent ${bound.agentId}`);
+      // A fresh token extends the connection's life.
+      socket.data.agent = principal;
+      return socket.data.agentBinding ?? Promise.resolve();
+    }
+    socket.data.agent = principal;
+    const binding = (async () => {
+      await socket.join(rooms.agent(principal.agentId));
+      await routing.agentConnected(principal, socket.id);
+    })();
+    socket.data.agentBinding = binding;
+    // Not recorded (database down): the next event from the socket tries again.
+    binding.catch(() => {
+      if (socket.data.agentBinding !== binding) return;
+      socket.data.agent = undefined;
+      socket.data.agentBinding = undefined;
+    });
+    return binding;
+  };
+  /** The agent principal of an event, bound to the socket; FORBIDDEN for anyone else. */
+  const agentOf = async (socket: HubSocket, payload: unknown, what: string): Promise<AgentPrincipal> => {
+    const principal = principalFor(socket, payload, tokens);
+    if (!principal) throw new HubError('UNAUTHORIZED', `${what} needs an agent token: pass it in the handshake auth or as "token"`);
+    if (principal.kind !== 'agent') throw new HubError('FORBIDDEN', `${what} needs an agent token`);
+    await bindAgent(socket, principal);
+    return principal;
+  };
+  /** Who acts in a transfer or leave: an agent (bound to the socket) or the system token. */
+  const actorOf = async (socket: HubSocket, payload: unknown, conversationId: string, what: string) => {
+    const principal = principalFor(socket, payload, tokens);
+    if (!principal) throw new HubError('UNAUTHORIZED', `${what} needs an agent or the system token`);
+    if (principal.kind === 'agent') await bindAgent(socket, principal);
+    return { principal, participant: socket.data.memberships.get(conversationId)?.participant };
+  };
   const connector = connectorHandlers(deps);
   const limiter = new RateLimiterMemory({ points: deps.eventsPerSecond, duration: 1 });
 
@@ -74,6 +127,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     joinConversation: async (socket, payload) => {
       const input = parseOrThrow(joinConversationSchema, payload, 'joinConversation payload');
       const principal = principalFor(socket, payload, tokens);
+      if (principal?.kind === 'agent') await bindAgent(socket, principal);
       const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
       const { membership, conversation } = result;
       const { participant } = membership;
@@ -113,9 +167,43 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     },
     registerConnector: connector.registerConnector,
     messageStatus: connector.messageStatus,
+    agentState: async (socket, payload) => {
+      const input = parseOrThrow(agentStateSchema, payload, 'agentState payload');
+      const principal = await agentOf(socket, payload, 'agentState');
+      const record = await routing.setState(principal.agentId, input.state);
+      return { agent: toAgentView(record) };
+    },
+    transferConversation: async (socket, payload) => {
+      const input = parseOrThrow(transferConversationSchema, payload, 'transferConversation payload');
+      const actor = await actorOf(socket, payload, input.conversationId, 'transferConversation');
+      const target = input.toAgentId !== undefined ? { toAgentId: input.toAgentId } : { toSubject: input.toSubject ?? '' };
+      const conversation = await routing.transfer(actor, input.conversationId, target);
+      return { conversation: toWireConversation(conversation) };
+    },
+    leaveConversation: async (socket, payload) => {
+      const input = parseOrThrow(leaveConversationSchema, payload, 'leaveConversation payload');
+      const actor = await actorOf(socket, payload, input.conversationId, 'leaveConversation');
+      const conversation = await routing.leave(actor, input.conversationId);
+      // The leaver's own socket (a system participant has no agent room) is out too.
+      const cid = input.conversationId;
+      const membership = socket.data.memberships.get(cid);
+      if (membership) {
+        socket.data.memberships.delete(cid);
+        await socket.leave(rooms.conversation(cid));
+        await socket.leave(rooms.participant(cid, membership.participant.id));
+        if (!membership.staff) await socket.leave(rooms.nonStaff(cid));
+      }
+      return { conversation: toWireConversation(conversation) };
+    },
   };
 
   io.on('connection', (socket) => {
+    const handshake = socket.data.principal;
+    if (handshake?.kind === 'agent') {
+      bindAgent(socket, handshake).catch((err: unknown) => {
+        log.warn({ err: toHubError(err).message, agentId: handshake.agentId }, 'could not register an agent connection');
+      });
+    }
     // Events the hub does not know still get an answer, never silence.
     socket.onAny((event: string, ...args: unknown[]) => {
       if (Object.hasOwn(handlers, event)) return;
@@ -158,6 +246,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     }
     socket.on('disconnect', () => {
       void limiter.delete(socket.id);
+      if (socket.data.agent) routing.agentDisconnected(socket.data.agent.agentId, socket.id);
     });
   });
 }

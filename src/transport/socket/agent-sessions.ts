@@ -1,0 +1,59 @@
+import type { Membership } from '../../domain/conversation.service.js';
+import type { AgentSessionsPort } from '../../domain/ports.js';
+import { toWireConversation, toWireMessage, type Conversation, type StoredMessage } from '../../domain/types.js';
+import { rooms } from './rooms.js';
+import type { HubServer, HubSocket } from './socket.gateway.js';
+
+/**
+ * The sockets of each agent on this process (room `a:<agentId>`), joined to and taken out of
+ * conversations as the routing decides. Other processes' sockets are theirs to move: each
+ * process's routing sweep joins its own agents' sockets to what was assigned elsewhere.
+ */
+export class SocketAgentSessions implements AgentSessionsPort {
+  constructor(
+    private readonly io: HubServer,
+    private readonly history: (membership: Membership) => Promise<StoredMessage[]>,
+  ) {}
+
+  async join(agentId: string, conversation: Conversation, socketId?: string): Promise<number> {
+    const participant = conversation.agent?.id === agentId ? conversation.agent : conversation.participants.find((p) => p.id === agentId);
+    if (!participant) return 0;
+    const joining: Array<{ socket: HubSocket; membership: Membership }> = [];
+    for (const socket of this.sockets(agentId)) {
+      if (socketId !== undefined && socket.id !== socketId) continue;
+      // Already a member (joinConversation, an earlier pass): nothing to repeat.
+      if (socket.data.memberships.has(conversation.id)) continue;
+      const principal = socket.data.agent;
+      const membership: Membership = { conversationId: conversation.id, participant, staff: true, expiresAt: principal?.expiresAt };
+      socket.join([rooms.conversation(conversation.id), rooms.participant(conversation.id, agentId)]);
+      socket.data.memberships.set(conversation.id, membership);
+      joining.push({ socket, membership });
+    }
+    const first = joining[0];
+    if (!first) return 0;
+    // Rooms first, history after: a message stored in between shows twice at worst (clients de-duplicate by id), never not at all.
+    const messages = (await this.history(first.membership)).map(toWireMessage);
+    const info = { conversation: toWireConversation(conversation), messages, participants: conversation.participants, role: 'agent' as const };
+    for (const { socket } of joining) socket.emit('conversationInfo', info);
+    return joining.length;
+  }
+
+  async leave(agentId: string, conversationId: string): Promise<void> {
+    for (const socket of this.sockets(agentId)) {
+      socket.leave(rooms.conversation(conversationId));
+      socket.leave(rooms.participant(conversationId, agentId));
+      socket.data.memberships.delete(conversationId);
+    }
+  }
+
+  /** This process's sockets of the agent. */
+  private sockets(agentId: string): HubSocket[] {
+    const ids = this.io.of('/').adapter.rooms.get(rooms.agent(agentId)) ?? new Set<string>();
+    const found: HubSocket[] = [];
+    for (const id of ids) {
+      const socket = this.io.of('/').sockets.get(id);
+      if (socket) found.push(socket);
+    }
+    return found;
+  }
+}

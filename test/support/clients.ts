@@ -47,10 +47,10 @@ export async function initCustomer(baseUrl: string, extra: Record<string, unknow
   return res.body;
 }
 
-export async function agentToken(baseUrl: string, id: string, name = `Agent ${id}`, skills: string[] = []): Promise<string> {
+export async function agentToken(baseUrl: string, id: string, name = `Agent ${id}`, skills: string[] = [], maxChats?: number): Promise<string> {
   const res = await postJson<{ token: string }>(
     `${baseUrl}/api/agents/token`,
-    { id, name, skills },
+    maxChats === undefined ? { id, name, skills } : { id, name, skills, maxChats },
     { authorization: `Bearer ${SYSTEM_TOKEN}` },
   );
   if (res.status !== 200) throw new Error(`agent token failed: ${res.status} ${JSON.stringify(res.body)}`);
@@ -60,9 +60,11 @@ export async function agentToken(baseUrl: string, id: string, name = `Agent ${id
 const open = new Set<Socket>();
 
 /** Connects a real socket.io-client and waits until the handshake is accepted. */
-export async function connect(baseUrl: string, auth: Record<string, unknown> = {}): Promise<Socket> {
+export async function connect(baseUrl: string, auth: Record<string, unknown> = {}, listen?: (socket: Socket) => void): Promise<Socket> {
   const socket = io(baseUrl, { transports: ['websocket'], auth, reconnection: false, forceNew: true });
   open.add(socket);
+  // Listeners go on before the handshake: events sent right after it can arrive in the same read.
+  listen?.(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', (err) => reject(err));
@@ -139,7 +141,7 @@ export async function joinedCustomer(baseUrl: string, extra: Record<string, unkn
 export async function joinedAgent(baseUrl: string, conversationId: string, agentId = 'agent-1'): Promise<{ socket: Socket; info: Record<string, unknown> }> {
   const token = await agentToken(baseUrl, agentId);
   const socket = await connect(baseUrl, { token });
-  const infoPromise = nextEvent(socket, 'conversationInfo');
+  const infoPromise = nextEvent<{ conversation: { id: string } }>(socket, 'conversationInfo', (i) => i.conversation.id === conversationId);
   const ack = await emitAck(socket, 'joinConversation', { conversationId, id: agentId, name: 'ignored' });
   if (!ack.ok) throw new Error(`agent join failed: ${JSON.stringify(ack)}`);
   return { socket, info: await infoPromise };

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/devstore/local-docstore.js';
+import { sleep } from './clients.js';
+import { HUB_SECRET, SYSTEM_TOKEN } from './hub.js';
+
+/** The hub as its own process (dist/src/main.js), for tests of several processes sharing one database. */
+export class HubProcess {
+  readonly logs: string[] = [];
+  url = '';
+  private child: ChildProcess | undefined;
+  private readonly dataDir = mkdtempSync(join(tmpdir(), 'hub-proc-'));
+
+  constructor(
+    private readonly mongodbUri: string,
+    private readonly env: Record<string, string> = {},
+  ) {}
+
+  /** Spawns it and waits until /ready answers 200 (the database is reachable). */
+  async start(): Promise<void> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    const main = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+    const child = spawn(process.execPath, [main], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        MONGODB_URI: this.mongodbUri,
+        HUB_SECRET,
+        SYSTEM_TOKEN,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: this.dataDir,
+        LOG_LEVEL: 'info',
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => this.logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+    const deadline = Date.now() + 30_000;
+    while (!(await fetch(`${this.url}/ready`).then((r) => r.status === 200, () => false))) {
+      if (child.exitCode !== null) throw new Error(`hub process exited with ${child.exitCode}: ${this.logs.join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`hub process not ready: ${this.logs.join('\n')}`);
+      await sleep(50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}

@@ -44,20 +44,22 @@ func main() {
 		fail(logger, "create data dir", err)
 	}
 
-	// Resolve port 0 to a concrete free port, so we can report it: FerretDB does
-	// not expose the address it bound.
-	addr := *listen
-	if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			fail(logger, "pick a free port", err)
-		}
-		addr = l.Addr().String()
-		_ = l.Close()
+	// The public listener is bound at once (port 0 picks a free port we can report).
+	public, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fail(logger, "listen on "+*listen, err)
+	}
+	addr := public.Addr().String()
+
+	// FerretDB listens on a private port; the public one is the write gate in front of it
+	// (see atomic.go).
+	backend, err := freeAddr("127.0.0.1")
+	if err != nil {
+		fail(logger, "pick a port for FerretDB", err)
 	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  ferretdb.ListenerConfig{TCP: backend},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
@@ -76,10 +78,10 @@ func main() {
 	}()
 	go keepIDIndexes(ctx, abs, logger)
 
-	// Wait until the listener accepts connections, then announce it.
+	// Wait until FerretDB accepts connections, then open the gate and announce it.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", backend, 200*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
 			break
@@ -95,9 +97,20 @@ func main() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	go newWriteGate(backend, logger).serve(ctx, public)
 	fmt.Printf("docstore listening on mongodb://%s/\n", addr)
 
 	<-done
+}
+
+// freeAddr returns host:port with a port that was free a moment ago.
+func freeAddr(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
 }
 
 func fail(logger *slog.Logger, what string, err error) {

@@ -16,6 +16,7 @@ import {
   type Msg,
 } from './support/routing.js';
 import { startTestStore, type TestStore } from './support/store.js';
+import { HubProcess } from './support/hub-process.js';
 
 const chat = (conversationId: string, from: { id: string; name: string }, text: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   conversationId,
@@ -465,6 +466,61 @@ describe('Agents and routing (§4)', function () {
         expect(a.got().length + b.got().length, `round ${round}`).to.equal(1);
         const joined = customer.activities('participantJoined').filter((m) => m.from.role === 'agent');
         expect(joined, `round ${round}`).to.have.length(1);
+      }
+    });
+
+    it('assigns a waiting conversation to one agent when two agents pick it from two sockets at once', async () => {
+      const hub = await fresh({ ROUTING_SWEEP_MS: '60000' });
+      for (let round = 0; round < 5; round += 1) {
+        const customer = await watchedCustomer(hub.url, { subject: 'nobody-has-this' });
+        const [a, b] = await Promise.all([agentClient(hub.url, `pick-${round}-a`), agentClient(hub.url, `pick-${round}-b`)]);
+        const join = (agent: AgentClient) => emitAck(agent.socket, 'joinConversation', { conversationId: customer.conversationId, id: agent.id });
+        const acks = await Promise.all([join(a), join(b)]);
+        expect(acks.every((ack) => ack.ok), JSON.stringify(acks)).to.equal(true);
+        const [conversation] = await conversationsView(hub.url, '?status=active&subject=nobody-has-this');
+        expect(conversation?.id).to.equal(customer.conversationId);
+        const holder = conversation?.assignedAgent?.id;
+        expect([a.id, b.id]).to.include(holder);
+        const loads = await Promise.all([agentView(hub.url, a.id), agentView(hub.url, b.id)]);
+        expect(loads.map((v) => v?.load).sort(), `round ${round}`).to.deep.equal([0, 1]);
+        expect((await agentView(hub.url, holder ?? ''))?.conversations).to.deep.equal([customer.conversationId]);
+        await emitAck(customer.socket, 'endConversation', { conversationId: customer.conversationId });
+      }
+    });
+
+    it('never assigns a conversation twice when two hub processes share the database', async function () {
+      this.timeout(90_000);
+      const database = `routing_${++databases}`;
+      const one = await fresh({ ROUTING_SWEEP_MS: '100' }, database);
+      const two = new HubProcess(store.uri(database), { ROUTING_SWEEP_MS: '100' });
+      try {
+        await two.start();
+        const ids: string[] = [];
+        for (let i = 0; i < 30; i += 1) ids.push((await initCustomer(one.url)).conversationId);
+        // Eight agents, half on each process, capacity 40 for 30 conversations; all ready at once.
+        const agents: AgentClient[] = [];
+        for (let i = 0; i < 8; i += 1) agents.push(await agentClient(i % 2 ? two.url : one.url, `dup-${i}`, { maxChats: 5 }));
+        await Promise.all(agents.map((a) => setState(a)));
+        const got = (): string[] => agents.flatMap((a) => a.got());
+        await until(() => new Set(got()).size === 30, 'all 30 assigned', 20_000);
+        await sleep(600);
+        expect(got().length, 'conversationInfos across both processes').to.equal(30);
+        expect([...new Set(got())].sort()).to.deep.equal([...ids].sort());
+        expect(agents.filter((_, i) => i % 2 === 1).some((a) => a.got().length > 0), 'the second process assigned some').to.equal(true);
+        const views = await agentsView(one.url);
+        expect(views.reduce((sum, v) => sum + v.load, 0)).to.equal(30);
+        for (const v of views) expect(v.load, v.id).to.be.at.most(5);
+        const active = await conversationsView(one.url, '?status=active&page_size=100');
+        expect(active).to.have.length(30);
+        for (const c of active) {
+          const holder = agents.find((a) => a.got().includes(c.id));
+          expect(c.assignedAgent?.id, c.id).to.equal(holder?.id);
+          expect(c.participants.filter((p) => p.role === 'agent').map((p) => p.id), c.id).to.deep.equal([holder?.id]);
+          const info = holder?.infos.find((i) => i.conversation.id === c.id);
+          expect(info?.messages.filter((m) => m.activityType === 'participantJoined' && m.from.role === 'agent'), c.id).to.have.length(1);
+        }
+      } finally {
+        await two.stop();
       }
     });
   });

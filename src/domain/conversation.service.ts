@@ -4,6 +4,7 @@ import { assertNotExpired, type Principal, type TokenService } from '../auth/tok
 import { HubError } from '../contracts/errors.js';
 import { splitCustomFields, type InitRequest, type Participant } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
+import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
@@ -11,18 +12,11 @@ import type { RoutingService } from './routing.service.js';
 import type { ConversationFilter, ConversationStore, ListPosition, MessageStore, RealtimePort } from './ports.js';
 import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
 
-function encodeCursor(position: ListPosition): string {
-  return Buffer.from(JSON.stringify([position.createdAt.getTime(), position.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): ListPosition {
-  try {
-    const [time, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (typeof time === 'number' && Number.isFinite(time) && typeof id === 'string' && id.length <= 200) return { createdAt: new Date(time), id };
-  } catch {
-    // Falls through to the error below.
-  }
-  throw new HubError('BAD_REQUEST', 'cursor is not one this hub issued', [{ field: 'cursor', message: 'is not a valid cursor' }]);
+/** Conversations' cursor: (createdAt ms, id) of the last one on the page. */
+function positionOf(cursor: string): ListPosition {
+  const [time, id] = decodeCursor('c', cursor);
+  if (typeof time === 'number' && Number.isFinite(time) && typeof id === 'string' && id.length <= 200) return { createdAt: new Date(time), id };
+  throw invalidCursor();
 }
 
 export interface InitResult {
@@ -134,11 +128,9 @@ export class ConversationService {
 
   /** GET /api/conversations: a page of conversations, oldest first, with an opaque cursor. */
   async list(filter: ConversationFilter, cursor: string | undefined, pageSize: number): Promise<{ data: Conversation[]; nextCursor: string | null }> {
-    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const after = cursor === undefined ? undefined : positionOf(cursor);
     const page = await this.conversations.list(filter, after, pageSize + 1);
-    const data = page.slice(0, pageSize);
-    const last = data[data.length - 1];
-    return { data, nextCursor: page.length > pageSize && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+    return pageOf(page, pageSize, 'c', (last) => [last.createdAt.getTime(), last.id]);
   }
 
   /** Checks that `principal` may join as participant `id`, and records the join. */

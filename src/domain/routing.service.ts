@@ -4,6 +4,7 @@ import { HubError } from '../contracts/errors.js';
 import type { Participant } from '../contracts/schemas.js';
 import { AgentPresence, type LocalAgent } from './agent-presence.js';
 import type { ConversationCache } from './conversation-cache.js';
+import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { AgentFilter, AgentProfile, AgentRecord, AgentSessionsPort, AgentState, AgentStore, ConversationStore, QueuePosition, RealtimePort } from './ports.js';
@@ -123,9 +124,15 @@ export class RoutingService {
     return record;
   }
 
-  /** GET /api/agents. */
-  async list(filter: AgentFilter, afterId: string | undefined, limit: number): Promise<AgentRecord[]> {
-    return this.agents.list(filter, afterId, limit);
+  /** GET /api/agents: a page of agents by id, with an opaque cursor. */
+  async list(filter: AgentFilter, cursor: string | undefined, pageSize: number): Promise<{ data: AgentRecord[]; nextCursor: string | null }> {
+    let afterId: string | undefined;
+    if (cursor !== undefined) {
+      const [id] = decodeCursor('a', cursor);
+      if (typeof id !== 'string' || id.length > 200) throw invalidCursor();
+      afterId = id;
+    }
+    return pageOf(await this.agents.list(filter, afterId, pageSize + 1), pageSize, 'a', (last) => [last.id]);
   }
 
   // ------------------------------------------------------------------ the queue

@@ -26,6 +26,7 @@ import { TranscriptService } from './domain/transcript.service.js';
 import { PdfTranscriptRenderer } from './adapters/pdf/transcript.pdf.js';
 import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
 import { RoutingService } from './domain/routing.service.js';
+import { AgentActions } from './domain/agent-actions.js';
 import { MongoAgentStore } from './storage/agent.store.js';
 import { SocketAgentSessions } from './transport/socket/agent-sessions.js';
 
@@ -82,16 +83,9 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const realtime = new SocketRealtime(io);
   // The sessions read history through the conversation service, built just below (it needs the routing).
   const sessions = new SocketAgentSessions(io, (membership) => conversations.recentMessages(membership));
-  const routing = new RoutingService(
-    conversationStore,
-    new MongoAgentStore(db, config.dbTimeoutMs),
-    cache,
-    writer,
-    realtime,
-    sessions,
-    config.routing,
-    log.child({ module: 'routing' }),
-  );
+  const agentStore = new MongoAgentStore(db, config.dbTimeoutMs);
+  const routing = new RoutingService(conversationStore, agentStore, cache, writer, realtime, sessions, config.routing, log.child({ module: 'routing' }));
+  const actions = new AgentActions(conversationStore, agentStore, cache, sessions, routing, log.child({ module: 'routing' }));
   const conversations: ConversationService = new ConversationService(
     conversationStore,
     messageStore,
@@ -158,6 +152,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     outbox,
     messages,
     routing,
+    actions,
     tokens,
     log: log.child({ module: 'socket' }),
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AgentPrincipal, Principal } from '../auth/token.service.js';
+import type { AgentPrincipal } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
 import type { Participant } from '../contracts/schemas.js';
 import { AgentPresence, type LocalAgent } from './agent-presence.js';
@@ -26,15 +26,8 @@ export interface RoutingStats {
   noAgentAvailable: number;
 }
 
-/** Who asks for a transfer or a leave: their credential and, when joined on this socket, who they joined as. */
-export interface RoutingActor {
-  principal: Principal;
-  participant: Participant | undefined;
-}
-
-export type TransferTarget = { toAgentId: string; toSubject?: undefined } | { toSubject: string; toAgentId?: undefined };
-
-const agentParticipant = (p: AgentProfile): Participant => ({ id: p.id, name: p.name, role: 'agent' });
+/** An agent as a conversation participant. */
+export const agentParticipant = (p: AgentProfile): Participant => ({ id: p.id, name: p.name, role: 'agent' });
 
 /**
  * The MRE queue (§4): conversations wait per subject, first come first served, in the
@@ -51,6 +44,7 @@ export class RoutingService {
   private readonly inFlight = new Set<string>();
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  private sweeping = false;
 
   constructor(
     private readonly conversations: ConversationStore,
@@ -140,7 +134,12 @@ export class RoutingService {
   /** A conversation was just opened waiting (init, a connector's first message): hand-off, then routing. */
   async opened(conversation: Conversation): Promise<void> {
     if (conversation.status !== 'queued' || !conversation.queuedAt) return;
-    await this.announce(conversation, HUB_PARTICIPANT, 'handOff', { subject: conversation.subject, reason: 'queued' }, `handOff:${conversation.routingRev ?? 0}`);
+    try {
+      await this.announce(conversation, HUB_PARTICIPANT, 'handOff', { subject: conversation.subject, reason: 'queued' }, `handOff:${conversation.routingRev ?? 0}`);
+    } catch (err) {
+      // The conversation is in the queue all the same: routing must not wait on the notice.
+      this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not store the hand-off notice');
+    }
     this.afterQueued(conversation);
   }
 
@@ -153,15 +152,15 @@ export class RoutingService {
     if (queued) await this.opened(queued);
   }
 
-  /** Runs a dispatch pass, then tells the customer when nobody eligible is there. */
-  private afterQueued(conversation: Conversation): void {
+  /** A conversation is (back) in the queue: a dispatch pass, then noAgentAvailable when nobody eligible is there. */
+  afterQueued(conversation: Conversation): void {
     this.dispatch()
       .then(() => this.noticeIfNobody(conversation.id))
       .catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'routing failed; the sweep retries'));
   }
 
-  /** Starts a dispatch pass without waiting for it. */
-  private kick(): void {
+  /** Starts a dispatch pass without waiting for it (a slot was freed, an agent became available). */
+  kick(): void {
     this.dispatch().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'routing failed; the sweep retries'));
   }
 
@@ -211,22 +210,21 @@ export class RoutingService {
     const agentId = agent.profile.id;
     this.inFlight.add(conversation.id);
     try {
-      const reserved = await this.agents.reserve(agentId, conversation.id, new Date(), false);
-      if (!reserved) {
+      if (!(await this.takeSlot(agentId, conversation.id, false))) {
         // Full or no longer ready (another process, another tab): look again before offering more.
         this.presence.adopt(agent, await this.agents.findById(agentId));
         return false;
       }
-      this.presence.adopt(agent, reserved);
       let claimed: Conversation | null;
       try {
         claimed = await this.conversations.claim(conversation.id, agentParticipant(agent.profile));
       } catch (err) {
-        this.presence.adopt(agent, await this.agents.release(agentId, conversation.id).catch(() => null));
+        await this.freeSlot(agentId, conversation.id).catch(() => undefined);
         throw err;
       }
       if (!claimed) {
-        this.presence.adopt(agent, await this.agents.release(agentId, conversation.id));
+        // Another agent or process took it first.
+        await this.freeSlot(agentId, conversation.id);
         return false;
       }
       this.stats.assigned.queue += 1;
@@ -239,8 +237,8 @@ export class RoutingService {
     }
   }
 
-  /** After an assignment: the customer (and other staff) get participantJoined, the agent's sockets join. */
-  private async welcome(conversation: Conversation, agent: LocalAgent | undefined): Promise<void> {
+  /** After an assignment: the customer (and other staff) get participantJoined, the agent's sockets here join. */
+  async welcome(conversation: Conversation, agent: LocalAgent | undefined): Promise<void> {
     this.cache.put(conversation);
     const joined = conversation.agent;
     if (!joined) return;
@@ -267,17 +265,13 @@ export class RoutingService {
   async pick(conversation: Conversation, agent: Participant): Promise<Conversation | null> {
     if (conversation.status !== 'queued') return null;
     await this.presence.get(agent.id)?.connecting;
-    const reserved = await this.agents.reserve(agent.id, conversation.id, new Date(), true);
+    const reserved = await this.takeSlot(agent.id, conversation.id, true);
     const claimed = await this.conversations.claim(conversation.id, agent);
-    const local = this.presence.get(agent.id);
     if (!claimed) {
-      if (reserved) {
-        const released = await this.agents.release(agent.id, conversation.id);
-        if (local) this.presence.adopt(local, released);
-      }
+      if (reserved) await this.freeSlot(agent.id, conversation.id);
       return null;
     }
-    if (local) this.presence.adopt(local, reserved);
+    const local = this.presence.get(agent.id);
     this.stats.assigned.pick += 1;
     this.cache.put(claimed);
     this.log.info({ conversationId: claimed.id, agentId: agent.id }, 'conversation picked by an agent');
@@ -293,116 +287,30 @@ export class RoutingService {
   async released(conversation: Conversation): Promise<void> {
     const agentId = conversation.agent?.id;
     if (!agentId) return;
-    const record = await this.agents.release(agentId, conversation.id);
+    await this.freeSlot(agentId, conversation.id);
+    this.kick();
+  }
+
+  /** Takes a slot on the agent for the conversation (see AgentStore.reserve); false when refused. */
+  async takeSlot(agentId: string, conversationId: string, force: boolean): Promise<boolean> {
+    const record = await this.agents.reserve(agentId, conversationId, new Date(), force);
+    const local = this.presence.get(agentId);
+    if (local) this.presence.adopt(local, record);
+    return record !== null;
+  }
+
+  /** Gives the agent's slot for the conversation back (no-op when they do not hold it). */
+  async freeSlot(agentId: string, conversationId: string): Promise<void> {
+    const record = await this.agents.release(agentId, conversationId);
     const local = this.presence.get(agentId);
     if (local) {
-      local.joined.delete(conversation.id);
+      local.joined.delete(conversationId);
       this.presence.adopt(local, record);
     }
-    this.kick();
   }
 
-  // ------------------------------------------------------------------ agent actions
-
-  /** transferConversation: to another agent (ready, with a free slot) or back to a subject's queue. */
-  async transfer(actor: RoutingActor, conversationId: string, target: TransferTarget): Promise<Conversation> {
-    const conversation = await this.current(conversationId);
-    this.assertMayAct(actor, conversation, 'transfer');
-    if (target.toSubject !== undefined) {
-      if (conversation.status === 'queued') {
-        const moved = await this.conversations.resubject(conversation.id, target.toSubject);
-        if (!moved) throw new HubError('CONFLICT', 'the conversation changed meanwhile; try again');
-        this.cache.put(moved);
-        await this.opened(moved);
-        return moved;
-      }
-      return this.requeue(conversation, target.toSubject, 'transfer');
-    }
-    const targetId = target.toAgentId;
-    if (conversation.agent?.id === targetId) throw new HubError('BAD_REQUEST', `the conversation is already assigned to agent ${targetId}`);
-    const record = await this.agents.findById(targetId);
-    if (!record) throw new HubError('NOT_FOUND', `agent ${targetId} is not known (they have never connected)`);
-    if (record.presenceUntil.getTime() <= Date.now()) throw new HubError('CONFLICT', `agent ${targetId} is not connected`);
-    if (record.state !== 'ready') throw new HubError('CONFLICT', `agent ${targetId} is not ready`);
-    const to = agentParticipant(record);
-    const reserved = await this.agents.reserve(targetId, conversation.id, new Date(), false);
-    if (!reserved) throw new HubError('CONFLICT', `agent ${targetId} has no free slot (maxChats ${record.maxChats})`);
-    const local = this.presence.get(targetId);
-    if (local) this.presence.adopt(local, reserved);
-    const from = conversation.agent;
-    const moved = from ? await this.conversations.reassign(conversation.id, from.id, to) : await this.conversations.claim(conversation.id, to);
-    if (!moved) {
-      const released = await this.agents.release(targetId, conversation.id);
-      if (local) this.presence.adopt(local, released);
-      throw new HubError('CONFLICT', 'the conversation changed meanwhile; try again');
-    }
-    this.stats.assigned.transfer += 1;
-    this.log.info({ conversationId, from: from?.id, to: targetId }, 'conversation transferred');
-    if (from) await this.dropAgent(moved, from, 'transfer');
-    await this.welcome(moved, local);
-    return moved;
-  }
-
-  /** leaveConversation: the assigned agent hands the conversation back to the queue; anyone else just leaves. */
-  async leave(actor: RoutingActor, conversationId: string): Promise<Conversation> {
-    const conversation = await this.current(conversationId);
-    const participant = this.assertMayAct(actor, conversation, 'leave');
-    if (!participant) throw new HubError('FORBIDDEN', 'join the conversation before leaving it');
-    if (conversation.agent?.id === participant.id) return this.requeue(conversation, conversation.subject, 'left');
-    const after = await this.conversations.removeParticipant(conversation.id, participant.id);
-    if (!after) throw new HubError('FORBIDDEN', `${participant.id} is not a participant of this conversation`);
-    this.cache.put(after);
-    await this.announce(after, participant, 'participantLeft', { participant, reason: 'left' });
-    if (participant.role === 'agent') await this.sessions.leave(participant.id, conversation.id);
-    return after;
-  }
-
-  private async requeue(conversation: Conversation, subject: string, reason: 'transfer' | 'left'): Promise<Conversation> {
-    const from = conversation.agent;
-    if (!from) throw new HubError('CONFLICT', 'the conversation has no assigned agent');
-    // It keeps its place: the customer has been waiting since the conversation was opened.
-    const queued = await this.conversations.requeue(conversation.id, from.id, subject, conversation.createdAt);
-    if (!queued) throw new HubError('CONFLICT', 'the conversation changed meanwhile; try again');
-    this.log.info({ conversationId: conversation.id, from: from.id, subject, reason }, 'conversation back in the queue');
-    await this.dropAgent(queued, from, reason);
-    await this.announce(queued, HUB_PARTICIPANT, 'handOff', { subject, reason, from }, `handOff:${queued.routingRev ?? 0}`);
-    this.afterQueued(queued);
-    return queued;
-  }
-
-  /** The agent is out of the conversation: slot freed, participantLeft, their sockets leave it. */
-  private async dropAgent(conversation: Conversation, agent: Participant, reason: string): Promise<void> {
-    this.cache.put(conversation);
-    const record = await this.agents.release(agent.id, conversation.id);
-    const local = this.presence.get(agent.id);
-    if (local) {
-      local.joined.delete(conversation.id);
-      this.presence.adopt(local, record);
-    }
-    await this.announce(conversation, agent, 'participantLeft', { participant: agent, reason }, `left:${agent.id}:${conversation.routingRev ?? 0}`);
-    await this.sessions.leave(agent.id, conversation.id);
-    this.kick();
-  }
-
-  /** The conversation as stored now: routing decisions never trust a cached copy. */
-  private async current(conversationId: string): Promise<Conversation> {
-    const conversation = await this.conversations.findById(conversationId);
-    if (!conversation) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
-    if (conversation.status === 'ended') throw new HubError('CONVERSATION_ENDED', 'the conversation has ended');
-    return conversation;
-  }
-
-  /** Agents of the conversation and the system token may transfer or leave; returns who acts in it. */
-  private assertMayAct(actor: RoutingActor, conversation: Conversation, what: string): Participant | undefined {
-    const { principal } = actor;
-    if (principal.kind === 'system') return actor.participant;
-    if (principal.kind !== 'agent') throw new HubError('FORBIDDEN', `only an agent of the conversation or the system may ${what} it`);
-    const member = conversation.participants.find((p) => p.id === principal.agentId) ?? (conversation.agent?.id === principal.agentId ? conversation.agent : undefined);
-    if (!member) throw new HubError('FORBIDDEN', `agent ${principal.agentId} is not in this conversation`);
-    return member;
-  }
-
-  private async announce(conversation: Conversation, from: Participant, type: ActivityType, info: Record<string, unknown>, onceKey?: string): Promise<void> {
+  /** Stores a hub announcement (an ActivityMessage to everyone) and delivers it. */
+  async announce(conversation: Conversation, from: Participant, type: ActivityType, info: Record<string, unknown>, onceKey?: string): Promise<void> {
     const message = activityMessage(conversation, from, type, info, [], onceKey);
     await this.writer.write(message, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience));
   }
@@ -414,7 +322,9 @@ export class RoutingService {
    * process assigned or transferred to them (and out of those taken away), and offers the queue again.
    */
   async sweep(): Promise<void> {
-    if (this.closed) return;
+    // A sweep slower than the interval is not run twice at once.
+    if (this.closed || this.sweeping) return;
+    this.sweeping = true;
     try {
       const local = this.presence.connected();
       const ids = local.map((a) => a.profile.id);
@@ -431,6 +341,8 @@ export class RoutingService {
       await this.dispatch();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'routing sweep failed; trying again next time');
+    } finally {
+      this.sweeping = false;
     }
   }
 

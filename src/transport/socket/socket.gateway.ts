@@ -17,6 +17,7 @@ import type { ConnectorInfo } from '../../domain/connector.service.js';
 import type { ConversationService, Membership } from '../../domain/conversation.service.js';
 import type { MessageService } from '../../domain/message.service.js';
 import type { RoutingService } from '../../domain/routing.service.js';
+import type { AgentActions } from '../../domain/agent-actions.js';
 import { toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
@@ -41,6 +42,7 @@ export interface GatewayDeps extends ConnectorHandlerDeps {
   conversations: ConversationService;
   messages: MessageService;
   routing: RoutingService;
+  actions: AgentActions;
   tokens: TokenService;
   log: Logger;
   eventsPerSecond: number;
@@ -177,13 +179,13 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       const input = parseOrThrow(transferConversationSchema, payload, 'transferConversation payload');
       const actor = await actorOf(socket, payload, input.conversationId, 'transferConversation');
       const target = input.toAgentId !== undefined ? { toAgentId: input.toAgentId } : { toSubject: input.toSubject ?? '' };
-      const conversation = await routing.transfer(actor, input.conversationId, target);
+      const conversation = await deps.actions.transfer(actor, input.conversationId, target);
       return { conversation: toWireConversation(conversation) };
     },
     leaveConversation: async (socket, payload) => {
       const input = parseOrThrow(leaveConversationSchema, payload, 'leaveConversation payload');
       const actor = await actorOf(socket, payload, input.conversationId, 'leaveConversation');
-      const conversation = await routing.leave(actor, input.conversationId);
+      const conversation = await deps.actions.leave(actor, input.conversationId);
       // The leaver's own socket (a system participant has no agent room) is out too.
       const cid = input.conversationId;
       const membership = socket.data.memberships.get(cid);

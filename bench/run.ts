@@ -16,6 +16,7 @@ import { describeShape, idleShape, runIdle, type IdleResult } from './idle-runne
 import { ArrivalRouter, runPhases, type PhaseResult, type PhaseSpec } from './load-runner.js';
 import { ephemeralPorts, fileLimits, findPidByCommandLine, readProcMemory } from './proc-probe.js';
 import { waitForQuiet } from './quiet-wait.js';
+import { runRoutingBench, type RoutingBenchConfig, type RoutingRunKind } from './routing-runner.js';
 import { startBareProcess, startHubProcess, withDatabase, type StartedServer } from './server-procs.js';
 import { mib } from './stats.js';
 import { countDocuments, dropDatabase, measureStoreRate } from './store-rate.js';
@@ -57,6 +58,20 @@ function intListEnv(name: string, fallback: number[], min: number, max: number):
     return fallback;
   }
   return values;
+}
+
+/** BENCH_ROUTING_RUNS=drain,steady (the default), or one of them. */
+function routingRunsEnv(): RoutingRunKind[] {
+  const all: RoutingRunKind[] = ['drain', 'steady'];
+  const raw = process.env['BENCH_ROUTING_RUNS'];
+  if (raw === undefined || raw.trim() === '') return all;
+  const asked = raw.split(',').map((v) => v.trim());
+  const kinds = all.filter((k) => asked.includes(k));
+  if (kinds.length === 0 || asked.some((v) => !all.includes(v as RoutingRunKind))) {
+    progress(`BENCH_ROUTING_RUNS=${raw} is not a list of drain, steady; using drain,steady`);
+    return all;
+  }
+  return kinds;
 }
 
 /** Idle sockets that fit the open-file limit (client and server each hold one fd per socket) and the ephemeral port range. */
@@ -219,6 +234,29 @@ async function transcriptsOn(uri: string, config: TranscriptBenchConfig, report:
   }
 }
 
+/**
+ * One routing run on its own hub process and a fresh database: the queue is the conversations
+ * collection, which the store scans on every dispatch pass, so nothing else may be in it.
+ */
+async function routingRunOn(kind: RoutingRunKind, uri: string, config: RoutingBenchConfig, report: BenchReport): Promise<void> {
+  const dbUri = withDatabase(uri, `chathub_bench_routing_${randomBytes(4).toString('hex')}`);
+  const label = `hub (routing ${kind})`;
+  const hub = await startHubProcess(ROOT, dbUri, join(resources.tmp ?? tmpdir(), `hub-routing-${kind}`), label);
+  resources.children.push(hub.child);
+  try {
+    const run = await runRoutingBench(kind, new HubTarget(hub.child.pid, hub.url, hub.systemToken), hub.url, hub.systemToken, dbUri, resources.storePid, config);
+    run.hubLog = hub.child.logs();
+    (report.routing ??= { config, runs: [] }).runs.push(run);
+    // The figures are in the report; a broken invariant still fails the bench.
+    if (run.problems.length > 0) throw new Error(`routing ${kind} checks failed: ${run.problems.join('; ')}`);
+  } finally {
+    report.memory[label] = readProcMemory(hub.child.pid);
+    report.hubLogs.push(hub.child.logs());
+    await stopChild(hub.child);
+    await stage(`drop routing ${kind} database`, () => within(15_000, 'dropDatabase', dropDatabase(dbUri)));
+  }
+}
+
 /** The load stage: the bare relay, then the hub, each with the same pairs and phases. */
 async function loadStage(uri: string, pairs: number, report: BenchReport): Promise<void> {
   const bare = await startBareProcess(ROOT, 'bare relay');
@@ -251,6 +289,14 @@ async function main(): Promise<void> {
   const skipLoad = process.env['BENCH_SKIP_LOAD'] === '1';
   const skipConnector = process.env['BENCH_SKIP_CONNECTOR'] === '1';
   const skipTranscripts = process.env['BENCH_SKIP_TRANSCRIPT'] === '1';
+  const skipRouting = process.env['BENCH_SKIP_ROUTING'] === '1';
+  const routingKinds = routingRunsEnv();
+  const routingConfig: RoutingBenchConfig = {
+    conversations: intEnv('BENCH_ROUTING_CONVERSATIONS', 200, 1, 20_000),
+    agents: intEnv('BENCH_ROUTING_AGENTS', 20, 1, 1000),
+    maxChats: intEnv('BENCH_ROUTING_MAX_CHATS', 10, 1, 1000),
+    rate: intEnv('BENCH_ROUTING_RATE', 20, 1, 10_000),
+  };
   const transcriptConfig: TranscriptBenchConfig = {
     sizes: intListEnv('BENCH_TRANSCRIPT_SIZES', [1000, 5000], 1, 200_000),
     runs: intEnv('BENCH_TRANSCRIPT_RUNS', 1, 1, 20),
@@ -291,6 +337,12 @@ async function main(): Promise<void> {
     const started = performance.now();
     await stage('transcripts', () => transcriptsOn(uri, transcriptConfig, report));
     progress(`transcripts stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  if (skipRouting) progress('routing stage skipped (BENCH_SKIP_ROUTING=1)');
+  else {
+    const started = performance.now();
+    for (const kind of routingKinds) await stage(`routing ${kind}`, () => routingRunOn(kind, uri, routingConfig, report));
+    progress(`routing stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   if (idle.sockets > 0) {
     report.idleShape = idle;

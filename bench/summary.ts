@@ -4,6 +4,8 @@ import type { PhaseResult } from './load-runner.js';
 import type { ChildLogReport } from './child-runner.js';
 import type { ConnectorResult, ConnectorRunResult } from './connector-runner.js';
 import type { ProcMemory } from './proc-probe.js';
+import type { RoutingResult } from './routing-runner.js';
+import { routingSection, routingSummaryRows } from './routing-summary.js';
 import { fmt, formatTable, kib, mib } from './stats.js';
 import type { StoreRateResult } from './store-rate.js';
 import type { TranscriptResult } from './transcript-runner.js';
@@ -33,6 +35,8 @@ export interface BenchReport {
   connector?: ConnectorResult | undefined;
   /** The transcripts case (undefined when skipped or failed). */
   transcripts?: TranscriptResult | undefined;
+  /** The routing case (undefined when skipped or failed before any run finished). */
+  routing?: RoutingResult | undefined;
 }
 
 const phase = (results: readonly PhaseResult[], key: string): PhaseResult | undefined => results.find((r) => r.spec.key === key);
@@ -202,6 +206,7 @@ export function printReport(report: BenchReport): void {
 
   out.push(...connectorSection(report.connector));
   out.push(...transcriptSection(report.transcripts));
+  out.push(...routingSection(report.routing));
 
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);
@@ -274,6 +279,7 @@ export function printReport(report: BenchReport): void {
     ],
   );
   rows.push(...transcriptSummaryRows(report.transcripts));
+  rows.push(...routingSummaryRows(report.routing));
   out.push('', '=== Summary against targets ===', formatTable(['target', 'figure', 'goal', 'status'], rows));
 
   const errors = [...report.hubLoad, ...report.bareLoad].reduce((n, r) => n + r.ackFailed + r.ackTimedOut + r.missing, 0);
@@ -282,6 +288,10 @@ export function printReport(report: BenchReport): void {
   if (connectorRuns.length > 0) {
     const problems = connectorRuns.reduce((n, r) => n + r.failed + r.refused + r.sendTimedOut + r.undelivered, 0);
     out.push(`connector delivery problems (failed + refused + ack timeouts + undelivered): ${fmt(problems)}`);
+  }
+  const routingRuns = report.routing?.runs ?? [];
+  if (routingRuns.length > 0) {
+    out.push(`routing check problems (double assignments, agents above maxChats, conversations left without an agent): ${fmt(routingRuns.reduce((n, r) => n + r.problems.length, 0))}`);
   }
   const warn = report.hubLogs.reduce((n, l) => n + l.warn, 0);
   const error = report.hubLogs.reduce((n, l) => n + l.error, 0);

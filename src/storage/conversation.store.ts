@@ -151,11 +151,16 @@ export class MongoConversationStore implements ConversationStore {
   async claim(id: string, agent: Participant): Promise<Conversation | null> {
     // Only a waiting conversation (status queued, no agent) matches: of two processes or
     // agents claiming it at once, exactly one update finds it so.
-    const claimed = await this.update(
+    // The agent joins the participants in the same update ($addToSet: an agent who joined by
+    // hand first is the same {id, name, role} object, so never listed twice).
+    return this.update(
       { _id: id, status: 'queued', agent: null },
-      { $set: { status: 'active', agent, queuedAt: null, previousAgentId: null }, $addToSet: { joined: agent.id }, $inc: { routingRev: 1 } },
+      {
+        $set: { status: 'active', agent, queuedAt: null, previousAgentId: null },
+        $addToSet: { joined: agent.id, participants: agent },
+        $inc: { routingRev: 1 },
+      },
     );
-    return claimed ? this.withParticipant(claimed, agent) : null;
   }
 
   async reassign(id: string, fromId: string, to: Participant): Promise<Conversation | null> {

@@ -19,10 +19,11 @@ import (
 // single-document write atomically, and the hub relies on that (first joins, queue claims,
 // agent slots), as any MongoDB application may.
 //
-// writeGate stands in front of FerretDB on the public port and lets one write command
-// (insert, update, delete, findAndModify) through at a time, from its request to its reply;
-// reads pass freely. SQLite takes one writer at a time anyway, so this costs little. It
-// changes what the local store answers only where it was wrong; it touches no data.
+// writeGate stands in front of FerretDB on the public port and lets one command that
+// changes existing documents (update, findAndModify, delete) through at a time, from its
+// request to its reply. Inserts only add documents (a unique index settles their races) and
+// reads change nothing, so both pass freely: the message path's batched inserts keep their
+// pace. It changes what the local store answers only where it was wrong; it touches no data.
 type writeGate struct {
 	backend string
 	// A token in the channel is the right to have one write command in flight.
@@ -31,7 +32,6 @@ type writeGate struct {
 }
 
 var writeCommands = map[string]bool{
-	"insert":        true,
 	"update":        true,
 	"delete":        true,
 	"findAndModify": true,

@@ -49,7 +49,8 @@ export class AgentActions {
     if (conversation.agent?.id === targetId) throw new HubError('BAD_REQUEST', `the conversation is already assigned to agent ${targetId}`);
     const record = await this.agents.findById(targetId);
     if (!record) throw new HubError('NOT_FOUND', `agent ${targetId} is not known (they have never connected)`);
-    if (record.presenceUntil.getTime() <= Date.now()) throw new HubError('CONFLICT', `agent ${targetId} is not connected`);
+    const live = await this.agents.liveProcesses(new Date());
+    if (record.processId === null || !live.has(record.processId)) throw new HubError('CONFLICT', `agent ${targetId} is not connected`);
     if (record.state !== 'ready') throw new HubError('CONFLICT', `agent ${targetId} is not ready`);
     if (!(await this.routing.takeSlot(targetId, conversation.id, false))) {
       throw new HubError('CONFLICT', `agent ${targetId} has no free slot (maxChats ${record.maxChats})`);

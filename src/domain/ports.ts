@@ -67,8 +67,8 @@ export interface AgentRecord {
   /** When the agent last became ready or was last given a conversation: the longest idle go first. */
   idleSince: Date;
   stateSince: Date;
-  /** Some hub process holds a socket of the agent until then (renewed while connected). */
-  presenceUntil: Date;
+  /** The hub process holding a socket of the agent (the last one they connected to), null when none does. */
+  processId: string | null;
 }
 
 export interface AgentProfile {
@@ -85,17 +85,21 @@ export interface AgentFilter {
 
 /** Agents in MongoDB: presence, state and load, shared by every hub process. */
 export interface AgentStore {
-  /** Creates the agent (notReady) or refreshes their profile, and extends their presence. */
-  connected(profile: AgentProfile, presenceUntil: Date): Promise<AgentRecord>;
-  /** Extends the presence of agents whose sockets this process holds. */
-  renewPresence(ids: string[], presenceUntil: Date): Promise<void>;
+  /** Creates the agent (notReady) or refreshes their profile, held by process `processId`. */
+  connected(profile: AgentProfile, processId: string): Promise<AgentRecord>;
+  /** The agent's last socket on `processId` closed (no-op when another process holds them now). */
+  disconnected(id: string, processId: string): Promise<void>;
+  /** Process `processId` is alive until then: one write per process, however many agents it holds. */
+  heartbeat(processId: string, until: Date): Promise<void>;
+  /** Processes whose heartbeat has not run out: an agent held by one of them is connected. */
+  liveProcesses(now: Date): Promise<Set<string>>;
   /**
    * Sets the state. Becoming ready restarts the idle clock and replaces `active` with
    * `activeNow` (the conversations the agent really holds), repairing a load left wrong by a crash.
    */
   setState(id: string, state: AgentState, at: Date, activeNow?: string[]): Promise<AgentRecord | null>;
-  /** The agent's last socket is gone for good: notReady, presence over. */
-  gone(id: string, at: Date): Promise<void>;
+  /** The agent did not come back to `processId` within the grace period: notReady (unless another process holds them now). */
+  gone(id: string, processId: string, at: Date): Promise<void>;
   /**
    * Takes a slot for `conversationId` in one conditional update: only when the agent is ready
    * and under maxChats, unless `force` (an agent picking a conversation themselves).
@@ -105,8 +109,8 @@ export interface AgentStore {
   release(id: string, conversationId: string): Promise<AgentRecord | null>;
   findById(id: string): Promise<AgentRecord | null>;
   findMany(ids: string[]): Promise<AgentRecord[]>;
-  /** Ready agents with live presence (and skill `subject` unless empty), for "is anyone eligible?". */
-  readyWithSkill(subject: string, now: Date): Promise<AgentRecord[]>;
+  /** Ready agents held by some process (with skill `subject` unless empty), for "is anyone eligible?". */
+  readyWithSkill(subject: string): Promise<AgentRecord[]>;
   /** Agents by id, after `afterId`; at most `limit`. */
   list(filter: AgentFilter, afterId: string | undefined, limit: number): Promise<AgentRecord[]>;
 }

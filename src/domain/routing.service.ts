@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentPrincipal } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
@@ -8,7 +9,8 @@ import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { AgentFilter, AgentProfile, AgentRecord, AgentSessionsPort, AgentState, AgentStore, ConversationStore, QueuePosition, RealtimePort } from './ports.js';
-import { toWireMessage, type Conversation } from './types.js';
+import { toAgentView, toWireMessage, type Conversation } from './types.js';
+import type { AgentView } from '../contracts/events.js';
 import type { ActivityType } from '../contracts/schemas.js';
 
 export interface RoutingOptions {
@@ -37,6 +39,8 @@ export const agentParticipant = (p: AgentProfile): Participant => ({ id: p.id, n
  */
 export class RoutingService {
   readonly presence: AgentPresence;
+  /** This process, as agents' records and the heartbeat name it. */
+  readonly processId = randomUUID();
   readonly stats: RoutingStats = { assigned: { queue: 0, pick: 0, transfer: 0 }, waitMs: [], noAgentAvailable: 0 };
   private dispatching: Promise<void> | undefined;
   private again = false;
@@ -70,7 +74,7 @@ export class RoutingService {
     const profile: AgentProfile = { id: principal.agentId, name: principal.name, skills: principal.skills, maxChats: principal.maxChats };
     let stored: AgentRecord | undefined;
     const { agent } = this.presence.attach(profile, socketId, async () => {
-      stored = await this.agents.connected(profile, this.leaseEnd());
+      stored = await this.agents.connected(profile, this.processId);
     });
     await agent.connecting;
     if (!stored) throw new HubError('INTERNAL', 'agent record missing');
@@ -90,13 +94,13 @@ export class RoutingService {
   agentDisconnected(agentId: string, socketId: string): void {
     const left = this.presence.detach(agentId, socketId, (agent) => {
       this.log.info({ agentId, graceMs: this.options.agentGraceMs }, 'agent did not come back; now notReady (conversations kept)');
-      this.agents.gone(agentId, new Date()).catch((err: unknown) => this.log.warn({ err: (err as Error).message, agentId }, 'could not mark an agent gone'));
+      this.agents.gone(agentId, this.processId, new Date()).catch((err: unknown) => this.log.warn({ err: (err as Error).message, agentId }, 'could not mark an agent gone'));
       agent.joined.clear();
     });
     if (!left) return;
     this.log.info({ agentId, graceMs: this.options.agentGraceMs }, 'agent has no socket left; waiting for them to come back');
     // No live socket: nobody counts on this agent for new conversations meanwhile.
-    this.agents.renewPresence([agentId], new Date()).catch(() => undefined);
+    this.agents.disconnected(agentId, this.processId).catch(() => undefined);
   }
 
   /** agentState: ready or notReady; becoming ready offers the agent the queue at once. */
@@ -119,14 +123,16 @@ export class RoutingService {
   }
 
   /** GET /api/agents: a page of agents by id, with an opaque cursor. */
-  async list(filter: AgentFilter, cursor: string | undefined, pageSize: number): Promise<{ data: AgentRecord[]; nextCursor: string | null }> {
+  async list(filter: AgentFilter, cursor: string | undefined, pageSize: number): Promise<{ data: AgentView[]; nextCursor: string | null }> {
     let afterId: string | undefined;
     if (cursor !== undefined) {
       const [id] = decodeCursor('a', cursor);
       if (typeof id !== 'string' || id.length > 200) throw invalidCursor();
       afterId = id;
     }
-    return pageOf(await this.agents.list(filter, afterId, pageSize + 1), pageSize, 'a', (last) => [last.id]);
+    const [records, live] = await Promise.all([this.agents.list(filter, afterId, pageSize + 1), this.agents.liveProcesses(new Date())]);
+    const page = pageOf(records, pageSize, 'a', (last) => [last.id]);
+    return { data: page.data.map((r) => toAgentView(r, r.processId !== null && live.has(r.processId))), nextCursor: page.nextCursor };
   }
 
   // ------------------------------------------------------------------ the queue
@@ -193,10 +199,10 @@ export class RoutingService {
         after = { queuedAt: conversation.queuedAt ?? new Date(0), id: conversation.id };
         const agent = available.find((a) => eligible(a, conversation));
         if (!agent) continue;
-        this.log.debug(
-          { conversationId: conversation.id, agentId: agent.profile.id, order: available.map((a) => `${a.profile.id}@${a.record?.idleSince.toISOString()}:${a.record?.active.length}`) },
-          'offering a conversation',
-        );
+        if (this.log.isLevelEnabled('debug')) {
+          const order = available.map((a) => `${a.profile.id}@${a.record?.idleSince.toISOString()}:${a.record?.active.length}`);
+          this.log.debug({ conversationId: conversation.id, agentId: agent.profile.id, order }, 'offering a conversation');
+        }
         await this.assign(conversation, agent);
         available = this.presence.available();
         if (available.length === 0 || this.closed) return;
@@ -255,8 +261,9 @@ export class RoutingService {
   private async noticeIfNobody(conversationId: string): Promise<void> {
     const current = await this.conversations.findById(conversationId);
     if (!current || current.status !== 'queued' || current.agent) return;
-    const ready = await this.agents.readyWithSkill(current.subject, new Date());
-    if (ready.some((a) => a.active.length < a.maxChats && a.id !== current.previousAgentId)) return;
+    const [ready, live] = await Promise.all([this.agents.readyWithSkill(current.subject), this.agents.liveProcesses(new Date())]);
+    const connected = (a: AgentRecord): boolean => a.processId !== null && live.has(a.processId);
+    if (ready.some((a) => connected(a) && a.active.length < a.maxChats && a.id !== current.previousAgentId)) return;
     this.stats.noAgentAvailable += 1;
     await this.announce(current, HUB_PARTICIPANT, 'noAgentAvailable', { subject: current.subject }, `noAgent:${current.routingRev ?? 0}`);
   }
@@ -326,10 +333,11 @@ export class RoutingService {
     if (this.closed || this.sweeping) return;
     this.sweeping = true;
     try {
+      // One write per process, however many agents it holds.
+      await this.agents.heartbeat(this.processId, this.leaseEnd());
       const local = this.presence.connected();
       const ids = local.map((a) => a.profile.id);
       if (ids.length > 0) {
-        await this.agents.renewPresence(ids, this.leaseEnd());
         const versions = new Map(local.map((a) => [a, a.version]));
         const records = new Map((await this.agents.findMany(ids)).map((r) => [r.id, r]));
         for (const agent of local) {
@@ -379,6 +387,8 @@ export class RoutingService {
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.presence.close();
+    // This process's agents are disconnected at once, not when the heartbeat runs out.
+    this.agents.heartbeat(this.processId, new Date(0)).catch(() => undefined);
   }
 }
 

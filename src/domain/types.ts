@@ -180,15 +180,15 @@ export function isVisibleTo(m: StoredMessage, viewerId: string, staff: boolean):
   return m.audience.includes('*') || m.audience.includes(viewerId);
 }
 
-/** An agent record on the wire (GET /api/agents, the agentState ack). */
-export function toAgentView(r: AgentRecord, now = Date.now()): AgentView {
+/** An agent record on the wire (GET /api/agents, the agentState ack); `connected`: a live process holds them. */
+export function toAgentView(r: AgentRecord, connected: boolean): AgentView {
   return {
     id: r.id,
     name: r.name,
     skills: r.skills,
     maxChats: r.maxChats,
     state: r.state,
-    connected: r.presenceUntil.getTime() > now,
+    connected,
     load: r.active.length,
     conversations: r.active,
     idleSince: r.idleSince.toISOString(),

@@ -16,14 +16,27 @@ const agentSchema = new Schema<AgentDoc>(
     load: { type: Number, default: 0 },
     idleSince: { type: Date, required: true },
     stateSince: { type: Date, required: true },
-    presenceUntil: { type: Date, required: true },
+    processId: { type: String, default: null },
   },
   { collection: 'agents', versionKey: false, strict: true, minimize: false },
 );
 agentSchema.index({ state: 1, skills: 1 });
 
+/** A hub process's heartbeat: its agents count as connected while `until` is ahead. */
+export interface HubProcessDoc {
+  _id: string;
+  until: Date;
+}
+
+const processSchema = new Schema<HubProcessDoc>(
+  { _id: { type: String, required: true }, until: { type: Date, required: true } },
+  { collection: 'hub_processes', versionKey: false, strict: true },
+);
+
 export const AGENT_MODEL = 'Agent';
+export const HUB_PROCESS_MODEL = 'HubProcess';
 
 export function registerAgentModel(connection: Connection): Model<AgentDoc> {
+  connection.model<HubProcessDoc>(HUB_PROCESS_MODEL, processSchema);
   return connection.model<AgentDoc>(AGENT_MODEL, agentSchema);
 }

@@ -1,6 +1,6 @@
 import mongoose, { type Model } from 'mongoose';
 import type { AgentFilter, AgentProfile, AgentRecord, AgentState, AgentStore } from '../domain/ports.js';
-import { AGENT_MODEL, type AgentDoc } from './agent.model.js';
+import { AGENT_MODEL, HUB_PROCESS_MODEL, type AgentDoc, type HubProcessDoc } from './agent.model.js';
 import type { Database } from './database.js';
 import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
@@ -14,22 +14,24 @@ function fromDoc(doc: AgentDoc): AgentRecord {
     active: doc.active ?? [],
     idleSince: doc.idleSince,
     stateSince: doc.stateSince,
-    presenceUntil: doc.presenceUntil,
+    processId: doc.processId ?? null,
   };
 }
 
 /** Agents in MongoDB. Slots are taken and freed by conditional single-document updates. */
 export class MongoAgentStore implements AgentStore {
   private readonly model: Model<AgentDoc>;
+  private readonly processes: Model<HubProcessDoc>;
 
   constructor(
     db: Database,
     private readonly timeoutMs: number,
   ) {
     this.model = db.connection.model<AgentDoc>(AGENT_MODEL);
+    this.processes = db.connection.model<HubProcessDoc>(HUB_PROCESS_MODEL);
   }
 
-  async connected(profile: AgentProfile, presenceUntil: Date): Promise<AgentRecord> {
+  async connected(profile: AgentProfile, processId: string): Promise<AgentRecord> {
     return dbCall(this.timeoutMs, async () => {
       const now = new Date();
       const upsert = () =>
@@ -37,7 +39,7 @@ export class MongoAgentStore implements AgentStore {
           .findOneAndUpdate(
             { _id: profile.id },
             {
-              $set: { name: profile.name, skills: profile.skills, maxChats: profile.maxChats, presenceUntil },
+              $set: { name: profile.name, skills: profile.skills, maxChats: profile.maxChats, processId },
               $setOnInsert: { state: 'notReady', active: [], load: 0, idleSince: now, stateSince: now },
             },
             { upsert: true, returnDocument: 'after' },
@@ -56,9 +58,19 @@ export class MongoAgentStore implements AgentStore {
     });
   }
 
-  async renewPresence(ids: string[], presenceUntil: Date): Promise<void> {
-    if (ids.length === 0) return;
-    await dbCall(this.timeoutMs, () => this.model.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $set: { presenceUntil } }));
+  async disconnected(id: string, processId: string): Promise<void> {
+    await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: id, processId }, { $set: { processId: null } }));
+  }
+
+  async heartbeat(processId: string, until: Date): Promise<void> {
+    await dbCall(this.timeoutMs, () => this.processes.updateOne({ _id: processId }, { $set: { until } }, { upsert: true }));
+  }
+
+  async liveProcesses(now: Date): Promise<Set<string>> {
+    return dbCall(this.timeoutMs, async () => {
+      const docs = await this.processes.find({ until: mongoose.trusted({ $gt: now }) }, { _id: 1 }).lean<Array<{ _id: string }>>();
+      return new Set(docs.map((d) => d._id));
+    });
   }
 
   async setState(id: string, state: AgentState, at: Date, activeNow?: string[]): Promise<AgentRecord | null> {
@@ -81,9 +93,9 @@ export class MongoAgentStore implements AgentStore {
     });
   }
 
-  async gone(id: string, at: Date): Promise<void> {
+  async gone(id: string, processId: string, at: Date): Promise<void> {
     await dbCall(this.timeoutMs, () =>
-      this.model.updateOne({ _id: id }, { $set: { state: 'notReady', stateSince: at, presenceUntil: at } }),
+      this.model.updateOne({ _id: id, processId: mongoose.trusted({ $in: [processId, null] }) }, { $set: { state: 'notReady', stateSince: at, processId: null } }),
     );
   }
 
@@ -129,9 +141,9 @@ export class MongoAgentStore implements AgentStore {
     });
   }
 
-  async readyWithSkill(subject: string, now: Date): Promise<AgentRecord[]> {
+  async readyWithSkill(subject: string): Promise<AgentRecord[]> {
     return dbCall(this.timeoutMs, async () => {
-      const query: Record<string, unknown> = { state: 'ready', presenceUntil: mongoose.trusted({ $gt: now }) };
+      const query: Record<string, unknown> = { state: 'ready', processId: mongoose.trusted({ $ne: null }) };
       if (subject) query['skills'] = subject;
       const docs = await this.model.find(query).limit(1000).lean<AgentDoc[]>();
       return docs.map(fromDoc);

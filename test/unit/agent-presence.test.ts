@@ -14,7 +14,7 @@ const record = (id: string, idleSince: number, active: string[] = [], state: 're
   active,
   idleSince: new Date(idleSince),
   stateSince: new Date(0),
-  presenceUntil: new Date(Date.now() + 60_000),
+  processId: 'p1',
 });
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -2,7 +2,6 @@ import { Router } from 'express';
 import type { TokenService } from '../../auth/token.service.js';
 import { agentsQuerySchema, agentTokenSchema, parseOrThrow } from '../../contracts/schemas.js';
 import type { RoutingService } from '../../domain/routing.service.js';
-import { toAgentView } from '../../domain/types.js';
 import { requireSystem } from './auth.middleware.js';
 
 /** /api/agents: credentials for agents, minted by a trusted backend, and who is available. */
@@ -17,8 +16,7 @@ export function agentsRouter(tokens: TokenService, routing: RoutingService): Rou
     requireSystem(req, tokens);
     const query = parseOrThrow(agentsQuerySchema, { ...req.query }, 'query');
     const page = await routing.list({ state: query.state, skill: query.skill }, query.cursor, query.page_size);
-    const now = Date.now();
-    res.json({ data: page.data.map((r) => toAgentView(r, now)), next_cursor: page.nextCursor });
+    res.json({ data: page.data, next_cursor: page.nextCursor });
   });
   return router;
 }

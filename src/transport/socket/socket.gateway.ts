@@ -173,7 +173,8 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       const input = parseOrThrow(agentStateSchema, payload, 'agentState payload');
       const principal = await agentOf(socket, payload, 'agentState');
       const record = await routing.setState(principal.agentId, input.state);
-      return { agent: toAgentView(record) };
+      // Their socket is right here: connected.
+      return { agent: toAgentView(record, true) };
     },
     transferConversation: async (socket, payload) => {
       const input = parseOrThrow(transferConversationSchema, payload, 'transferConversation payload');

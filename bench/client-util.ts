@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { io } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import type { AckResponse, BenchSocket } from './bench-events.js';
 
 const startedAt = performance.now();
@@ -98,16 +98,20 @@ export async function waitForHttp200(url: string, timeoutMs: number, alive: () =
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last})`);
 }
 
-/** One Socket.IO connection of its own (no multiplexing), websocket only, never reconnecting. */
-export function connectSocket(url: string, auth: Record<string, string>, timeoutMs: number): Promise<BenchSocket> {
+/**
+ * One Socket.IO connection of its own (no multiplexing), websocket only, never reconnecting;
+ * `listen` attaches listeners before the handshake (events can arrive in the same read).
+ */
+export function connectSocket<S extends Socket = BenchSocket>(url: string, auth: Record<string, string>, timeoutMs: number, listen?: (socket: S) => void): Promise<S> {
   return new Promise((resolve, reject) => {
-    const socket: BenchSocket = io(url, {
+    const socket = io(url, {
       transports: ['websocket'],
       forceNew: true,
       reconnection: false,
       timeout: timeoutMs,
       auth,
-    });
+    }) as unknown as S;
+    listen?.(socket);
     const timer = setTimeout(() => {
       socket.disconnect();
       reject(new Error('connect timed out'));

@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import mongoose from 'mongoose';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import type { AckResponse } from './bench-events.js';
 import type { ChildLogReport } from './child-runner.js';
-import { errorText, failureSummary, mapLimit, postJson, progress, sleep } from './client-util.js';
+import { connectSocket, errorText, failureSummary, mapLimit, postJson, progress, sleep } from './client-util.js';
 import { type HubTarget } from './hub-target.js';
 import { CpuMeter, SelfCpuMeter } from './proc-probe.js';
 import { waitForQuiet } from './quiet-wait.js';
@@ -157,26 +157,6 @@ const BUDGET = { openMs: 120_000, noticeMs: 60_000, quietMs: 10_000, assignMs: 1
 /** After the last expected assignment: longer than one routing sweep (2 s), so a late second assignment would show. */
 const GRACE_MS = 3000;
 
-/** A socket with its listeners attached before the handshake: events can arrive in the same read. */
-function connectWith(url: string, token: string, listen: (socket: RoutingSocket) => void): Promise<RoutingSocket> {
-  return new Promise((resolve, reject) => {
-    const socket: RoutingSocket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: CONNECT_TIMEOUT_MS, auth: { token } });
-    listen(socket);
-    const timer = setTimeout(() => {
-      socket.disconnect();
-      reject(new Error('connect timed out'));
-    }, CONNECT_TIMEOUT_MS + 1000);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('connect_error', (err: Error) => {
-      clearTimeout(timer);
-      socket.disconnect();
-      reject(new Error(`connect_error: ${err.message}`));
-    });
-  });
-}
 
 function emitAck(socket: RoutingSocket, event: string, payload: unknown): Promise<AckResponse & Record<string, unknown>> {
   return new Promise((resolve, reject) => {
@@ -229,7 +209,7 @@ async function openCustomer(url: string, state: RunState, index: number, tag: st
     noAgent: false,
   };
   state.customers.set(c.conversationId, c);
-  c.socket = await connectWith(url, init.token, (s) => {
+  c.socket = await connectSocket<RoutingSocket>(url, { token: init.token }, CONNECT_TIMEOUT_MS, (s) => {
     s.on('conversationInfo', (info: ConversationInfo) => {
       for (const m of info.messages ?? []) customerSaw(state, c, m, 'conversationInfo');
     });
@@ -252,7 +232,7 @@ async function agentTokens(url: string, systemToken: string, config: RoutingBenc
 async function connectAgents(url: string, state: RunState, agents: Agent[]): Promise<void> {
   await Promise.all(
     agents.map(async (a) => {
-      a.socket = await connectWith(url, a.token, (s) => {
+      a.socket = await connectSocket<RoutingSocket>(url, { token: a.token }, CONNECT_TIMEOUT_MS, (s) => {
         s.on('conversationInfo', (info: ConversationInfo) => {
           const id = info.conversation?.id;
           if (!id || info.role !== 'agent') return;

@@ -76,10 +76,10 @@ describe('Agents and routing (§4)', function () {
       const bare = await connect(hub.url);
       const ack = await emitAck(bare, 'agentState', { state: 'ready', token: first.token });
       expect(ack.ok, JSON.stringify(ack)).to.equal(true);
-      const customer = await watchedCustomer(hub.url);
       // The payload-bound socket is one of the agent's and receives the assignment.
-      const info = await new Promise<{ conversation: { id: string } }>((resolve) => bare.once('conversationInfo', resolve));
-      expect(info.conversation.id).to.equal(customer.conversationId);
+      const assigned = new Promise<{ conversation: { id: string } }>((resolve) => bare.once('conversationInfo', resolve));
+      const customer = await watchedCustomer(hub.url);
+      expect((await assigned).conversation.id).to.equal(customer.conversationId);
     });
   });
 

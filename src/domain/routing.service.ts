@@ -162,12 +162,17 @@ export class RoutingService {
   afterQueued(conversation: Conversation): void {
     this.dispatch()
       .then(() => this.noticeIfNobody(conversation.id))
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'routing failed; the sweep retries'));
+      .catch((err: unknown) => this.failed(err, { conversationId: conversation.id }));
   }
 
   /** Starts a dispatch pass without waiting for it (a slot was freed, an agent became available). */
   kick(): void {
-    this.dispatch().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'routing failed; the sweep retries'));
+    this.dispatch().catch((err: unknown) => this.failed(err, {}));
+  }
+
+  /** A routing step failed: the sweep tries again (nothing to report once the hub is closing). */
+  private failed(err: unknown, context: Record<string, unknown>): void {
+    if (!this.closed) this.log.warn({ ...context, err: (err as Error).message }, 'routing failed; the sweep retries');
   }
 
   /** One pass at a time per process; a request during a pass runs one more pass after it. */
@@ -348,7 +353,7 @@ export class RoutingService {
       }
       await this.dispatch();
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'routing sweep failed; trying again next time');
+      this.failed(err, {});
     } finally {
       this.sweeping = false;
     }

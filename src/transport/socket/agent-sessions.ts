@@ -1,6 +1,7 @@
 import type { Membership } from '../../domain/conversation.service.js';
 import type { AgentSessionsPort } from '../../domain/ports.js';
 import { toWireConversation, toWireMessage, type Conversation, type StoredMessage } from '../../domain/types.js';
+import { enterConversation, leaveConversation } from './membership.js';
 import { rooms } from './rooms.js';
 import type { HubServer, HubSocket } from './socket.gateway.js';
 
@@ -25,8 +26,7 @@ export class SocketAgentSessions implements AgentSessionsPort {
       if (socket.data.memberships.has(conversation.id)) continue;
       const principal = socket.data.agent;
       const membership: Membership = { conversationId: conversation.id, participant, staff: true, expiresAt: principal?.expiresAt };
-      socket.join([rooms.conversation(conversation.id), rooms.participant(conversation.id, agentId)]);
-      socket.data.memberships.set(conversation.id, membership);
+      await enterConversation(socket, membership);
       joining.push({ socket, membership });
     }
     const first = joining[0];
@@ -39,11 +39,7 @@ export class SocketAgentSessions implements AgentSessionsPort {
   }
 
   async leave(agentId: string, conversationId: string): Promise<void> {
-    for (const socket of this.sockets(agentId)) {
-      socket.leave(rooms.conversation(conversationId));
-      socket.leave(rooms.participant(conversationId, agentId));
-      socket.data.memberships.delete(conversationId);
-    }
+    for (const socket of this.sockets(agentId)) await leaveConversation(socket, conversationId);
   }
 
   /** This process's sockets of the agent. */

@@ -21,6 +21,7 @@ import type { AgentActions } from '../../domain/agent-actions.js';
 import { toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
+import { enterConversation, leaveConversation } from './membership.js';
 import { rooms } from './rooms.js';
 
 export interface SocketData {
@@ -133,12 +134,9 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
       const { membership, conversation } = result;
       const { participant } = membership;
-      const joinRooms = [rooms.conversation(conversation.id), rooms.participant(conversation.id, participant.id)];
-      if (!membership.staff) joinRooms.push(rooms.nonStaff(conversation.id));
       // Join the rooms before reading the history, so no message falls between the two: one
       // stored meanwhile may show in both, and clients de-duplicate by id.
-      await socket.join(joinRooms);
-      socket.data.memberships.set(conversation.id, membership);
+      await enterConversation(socket, membership);
       const history = await deps.conversations.recentMessages(membership);
       // conversationInfo follows the ack on the same socket.
       setImmediate(() => {
@@ -188,14 +186,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       const actor = await actorOf(socket, payload, input.conversationId, 'leaveConversation');
       const conversation = await deps.actions.leave(actor, input.conversationId);
       // The leaver's own socket (a system participant has no agent room) is out too.
-      const cid = input.conversationId;
-      const membership = socket.data.memberships.get(cid);
-      if (membership) {
-        socket.data.memberships.delete(cid);
-        await socket.leave(rooms.conversation(cid));
-        await socket.leave(rooms.participant(cid, membership.participant.id));
-        if (!membership.staff) await socket.leave(rooms.nonStaff(cid));
-      }
+      await leaveConversation(socket, input.conversationId);
       return { conversation: toWireConversation(conversation) };
     },
   };

@@ -6,7 +6,7 @@ import type { ConversationCache } from './conversation-cache.js';
 import { HUB_PARTICIPANT } from './message-factory.js';
 import type { AgentSessionsPort, AgentStore, ConversationStore } from './ports.js';
 import { agentParticipant, type RoutingService } from './routing.service.js';
-import type { Conversation } from './types.js';
+import { heldByLiveProcess, type Conversation } from './types.js';
 
 /** Who asks for a transfer or a leave: their credential and, when joined on this socket, who they joined as. */
 export interface RoutingActor {
@@ -50,7 +50,7 @@ export class AgentActions {
     const record = await this.agents.findById(targetId);
     if (!record) throw new HubError('NOT_FOUND', `agent ${targetId} is not known (they have never connected)`);
     const live = await this.agents.liveProcesses(new Date());
-    if (record.processId === null || !live.has(record.processId)) throw new HubError('CONFLICT', `agent ${targetId} is not connected`);
+    if (!heldByLiveProcess(record, live)) throw new HubError('CONFLICT', `agent ${targetId} is not connected`);
     if (record.state !== 'ready') throw new HubError('CONFLICT', `agent ${targetId} is not ready`);
     if (!(await this.routing.takeSlot(targetId, conversation.id, false))) {
       throw new HubError('CONFLICT', `agent ${targetId} has no free slot (maxChats ${record.maxChats})`);

@@ -9,14 +9,14 @@ import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import { activityMessage, HUB_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { AgentFilter, AgentProfile, AgentRecord, AgentSessionsPort, AgentState, AgentStore, ConversationStore, QueuePosition, RealtimePort } from './ports.js';
-import { toAgentView, toWireMessage, type Conversation } from './types.js';
+import { heldByLiveProcess, toAgentView, toWireMessage, type Conversation } from './types.js';
 import type { AgentView } from '../contracts/events.js';
 import type { ActivityType } from '../contracts/schemas.js';
 
 export interface RoutingOptions {
   /** How long an agent whose last socket left stays ready, waiting for them to come back. */
   agentGraceMs: number;
-  /** How often each process renews its agents' presence and looks at the queue again. */
+  /** How often each process writes its heartbeat, reconciles its agents' sockets and looks at the queue again. */
   sweepMs: number;
   /** Waiting conversations read per round trip. */
   batch: number;
@@ -79,12 +79,7 @@ export class RoutingService {
     await agent.connecting;
     if (!stored) throw new HubError('INTERNAL', 'agent record missing');
     this.presence.adopt(agent, stored);
-    for (const conversationId of stored.active) {
-      const conversation = await this.conversations.findById(conversationId);
-      if (conversation?.status !== 'active' || conversation.agent?.id !== profile.id) continue;
-      agent.joined.add(conversationId);
-      await this.sessions.join(profile.id, conversation, socketId);
-    }
+    for (const conversationId of stored.active) await this.joinHeld(agent, conversationId, socketId);
     this.log.info({ agentId: profile.id, sockets: agent.sockets.size, state: stored.state, load: stored.active.length }, 'agent connected');
     if (stored.state === 'ready') this.kick();
     return stored;
@@ -132,7 +127,7 @@ export class RoutingService {
     }
     const [records, live] = await Promise.all([this.agents.list(filter, afterId, pageSize + 1), this.agents.liveProcesses(new Date())]);
     const page = pageOf(records, pageSize, 'a', (last) => [last.id]);
-    return { data: page.data.map((r) => toAgentView(r, r.processId !== null && live.has(r.processId))), nextCursor: page.nextCursor };
+    return { data: page.data.map((r) => toAgentView(r, heldByLiveProcess(r, live))), nextCursor: page.nextCursor };
   }
 
   // ------------------------------------------------------------------ the queue
@@ -267,8 +262,7 @@ export class RoutingService {
     const current = await this.conversations.findById(conversationId);
     if (!current || current.status !== 'queued' || current.agent) return;
     const [ready, live] = await Promise.all([this.agents.readyWithSkill(current.subject), this.agents.liveProcesses(new Date())]);
-    const connected = (a: AgentRecord): boolean => a.processId !== null && live.has(a.processId);
-    if (ready.some((a) => connected(a) && a.active.length < a.maxChats && a.id !== current.previousAgentId)) return;
+    if (ready.some((a) => heldByLiveProcess(a, live) && a.active.length < a.maxChats && a.id !== current.previousAgentId)) return;
     this.stats.noAgentAvailable += 1;
     await this.announce(current, HUB_PARTICIPANT, 'noAgentAvailable', { subject: current.subject }, `noAgent:${current.routingRev ?? 0}`);
   }
@@ -330,8 +324,8 @@ export class RoutingService {
   // ------------------------------------------------------------------ the sweep
 
   /**
-   * Renews the presence of this process's agents, joins their sockets to conversations another
-   * process assigned or transferred to them (and out of those taken away), and offers the queue again.
+   * Writes this process's heartbeat, joins its agents' sockets to conversations another process
+   * assigned or transferred to them (and out of those taken away), and offers the queue again.
    */
   async sweep(): Promise<void> {
     // A sweep slower than the interval is not run twice at once.
@@ -363,12 +357,7 @@ export class RoutingService {
     this.presence.adopt(agent, record);
     const agentId = agent.profile.id;
     for (const id of record.active) {
-      if (agent.joined.has(id) || this.inFlight.has(id)) continue;
-      const conversation = await this.conversations.findById(id);
-      if (conversation?.status !== 'active' || conversation.agent?.id !== agentId) continue;
-      agent.joined.add(id);
-      this.cache.put(conversation);
-      await this.sessions.join(agentId, conversation);
+      if (!agent.joined.has(id) && !this.inFlight.has(id)) await this.joinHeld(agent, id);
     }
     for (const id of [...agent.joined]) {
       if (record.active.includes(id) || this.inFlight.has(id)) continue;
@@ -377,6 +366,15 @@ export class RoutingService {
       // Given away elsewhere (transfer, leave): out. Ended: stay, to read it.
       if (conversation && conversation.status !== 'ended' && conversation.agent?.id !== agentId) await this.sessions.leave(agentId, id);
     }
+  }
+
+  /** Joins the agent's sockets here (or only `socketId`) to a conversation their record says they hold, if it still is theirs. */
+  private async joinHeld(agent: LocalAgent, conversationId: string, socketId?: string): Promise<void> {
+    const conversation = await this.conversations.findById(conversationId);
+    if (conversation?.status !== 'active' || conversation.agent?.id !== agent.profile.id) return;
+    agent.joined.add(conversationId);
+    this.cache.put(conversation);
+    await this.sessions.join(agent.profile.id, conversation, socketId);
   }
 
   private leaseEnd(): Date {

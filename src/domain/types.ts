@@ -180,6 +180,11 @@ export function isVisibleTo(m: StoredMessage, viewerId: string, staff: boolean):
   return m.audience.includes('*') || m.audience.includes(viewerId);
 }
 
+/** Is the agent held by a live hub process (`live`: AgentStore.liveProcesses)? */
+export function heldByLiveProcess(r: AgentRecord, live: ReadonlySet<string>): boolean {
+  return r.processId !== null && live.has(r.processId);
+}
+
 /** An agent record on the wire (GET /api/agents, the agentState ack); `connected`: a live process holds them. */
 export function toAgentView(r: AgentRecord, connected: boolean): AgentView {
   return {

@@ -105,6 +105,20 @@ const configSchema = z.object({
     maxUnsettled: z.coerce.number().int().positive(),
   }),
   channels: z.array(channelConfigSchema),
+  chatPlugin: z.object({
+    /** Chat plugin tokens (chatplugin.authenticate): short-lived; the widget renews with its resume token. */
+    tokenTtlSeconds: z.coerce.number().int().positive(),
+    /** Resume tokens: long-lived, scoped to one conversation and channel, revocable. */
+    resumeTokenTtlSeconds: z.coerce.number().int().positive(),
+    /** chatplugin.authenticate calls per minute and client IP. */
+    authenticatePerMinutePerIp: z.coerce.number().int().positive(),
+  }),
+  messagesApi: z.object({
+    /** How long messages.send keeps looking for a conversation it answered 202 for, before reporting the failure. */
+    deferredSendGraceMs: z.coerce.number().int().min(0),
+    /** How often deferred sends are looked at again. */
+    deferredSendPollMs: z.coerce.number().int().min(20),
+  }),
   routing: z.object({
     /** How long an agent whose last socket closed stays ready, waiting for them to reconnect. */
     agentGraceMs: z.coerce.number().int().min(0),
@@ -144,6 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const mail = (defaults['mail'] ?? {}) as Record<string, unknown>;
   const transcripts = (defaults['transcripts'] ?? {}) as Record<string, unknown>;
   const routing = (defaults['routing'] ?? {}) as Record<string, unknown>;
+  const chatPlugin = (defaults['chatPlugin'] ?? {}) as Record<string, unknown>;
+  const messagesApi = (defaults['messagesApi'] ?? {}) as Record<string, unknown>;
   const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
   let hubSecret = env['HUB_SECRET'];
   let systemToken = env['SYSTEM_TOKEN'];
@@ -192,6 +208,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       maxAttempts: env['CONNECTOR_MAX_ATTEMPTS'] ?? conn['maxAttempts'],
     },
     channels: parseChannels(env['CHANNELS'], defaults['channels']),
+    chatPlugin: {
+      ...chatPlugin,
+      tokenTtlSeconds: env['CHATPLUGIN_TOKEN_TTL_SECONDS'] ?? chatPlugin['tokenTtlSeconds'],
+      resumeTokenTtlSeconds: env['RESUME_TOKEN_TTL_SECONDS'] ?? chatPlugin['resumeTokenTtlSeconds'],
+      authenticatePerMinutePerIp: env['RATE_LIMIT_CHATPLUGIN_AUTH_PER_MINUTE'] ?? chatPlugin['authenticatePerMinutePerIp'],
+    },
+    messagesApi: {
+      ...messagesApi,
+      deferredSendGraceMs: env['DEFERRED_SEND_GRACE_MS'] ?? messagesApi['deferredSendGraceMs'],
+      deferredSendPollMs: env['DEFERRED_SEND_POLL_MS'] ?? messagesApi['deferredSendPollMs'],
+    },
     routing: {
       ...routing,
       agentGraceMs: env['AGENT_GRACE_MS'] ?? routing['agentGraceMs'],

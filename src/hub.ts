@@ -29,6 +29,15 @@ import { RoutingService } from './domain/routing.service.js';
 import { AgentActions } from './domain/agent-actions.js';
 import { MongoAgentStore } from './storage/agent.store.js';
 import { SocketAgentSessions } from './transport/socket/agent-sessions.js';
+import { ChatPluginService } from './domain/chat-plugin.service.js';
+import { ContactsService } from './domain/contacts.service.js';
+import { DeferredSends } from './domain/deferred-sends.js';
+import { MessagesApiService } from './domain/messages-api.service.js';
+import { VisitorConversations } from './domain/visitor-conversations.js';
+import type { WebhookPort } from './domain/webhook.ports.js';
+import { MongoContactStore } from './storage/contact.store.js';
+import { MongoDeferredSendStore } from './storage/deferred-send.store.js';
+import { attachChatPlugin } from './transport/socket/chatplugin.namespace.js';
 
 export interface HubDeps {
   db: Database;
@@ -52,6 +61,8 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     systemToken: config.systemToken,
     customerTokenTtlSeconds: config.customerTokenTtlSeconds,
     agentTokenTtlSeconds: config.agentTokenTtlSeconds,
+    chatPluginTokenTtlSeconds: config.chatPlugin.tokenTtlSeconds,
+    resumeTokenTtlSeconds: config.chatPlugin.resumeTokenTtlSeconds,
     defaultMaxChats: config.defaultMaxChats,
   });
 
@@ -129,6 +140,43 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     config.transcripts,
     log.child({ module: 'transcripts' }),
   );
+  // Placeholder until webhooks land: events go nowhere.
+  const webhooks: WebhookPort = { emit: () => undefined };
+  const visitors = new VisitorConversations(conversationStore, cache, history, log.child({ module: 'chatplugin' }));
+  // The plugin's sockets are attached below; revocations reach them through this late-bound port.
+  let pluginSessions: ReturnType<typeof attachChatPlugin> | undefined;
+  const chatPlugin = new ChatPluginService(
+    connectors,
+    visitors,
+    conversationStore,
+    cache,
+    messageStore,
+    messages,
+    routing,
+    tokens,
+    { revoked: (conversationId) => pluginSessions?.revoked(conversationId) },
+    config.historyLimit,
+    log.child({ module: 'chatplugin' }),
+  );
+  const messagesApi = new MessagesApiService(cache, messageStore, messageStore, chatPlugin, history, realtime, webhooks);
+  const contacts = new ContactsService(
+    new MongoContactStore(db, config.dbTimeoutMs),
+    connectors,
+    visitors,
+    conversationStore,
+    messageStore,
+    chatPlugin,
+    log.child({ module: 'contacts' }),
+  );
+  const deferredSends = new DeferredSends(
+    new MongoDeferredSendStore(db, config.dbTimeoutMs),
+    conversationStore,
+    connectors,
+    webhooks,
+    { graceMs: config.messagesApi.deferredSendGraceMs, pollMs: config.messagesApi.deferredSendPollMs },
+    log.child({ module: 'messages-api' }),
+  );
+  deferredSends.start();
   const registry = createMetrics({ writer, outbox, transcripts, routing, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
@@ -136,6 +184,10 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     connectors,
     transcripts,
     routing,
+    chatPlugin,
+    messagesApi,
+    contacts,
+    deferredSends,
     tokens,
     db,
     registry,
@@ -143,6 +195,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     origins,
     jsonBodyLimit: config.jsonBodyLimit,
     initPerMinutePerIp: config.rateLimits.initPerMinutePerIp,
+    chatPluginAuthPerMinutePerIp: config.chatPlugin.authenticatePerMinutePerIp,
     transcriptsPerMinutePerCaller: config.transcripts.perMinutePerCaller,
     trustProxy: config.trustProxy,
   });
@@ -158,6 +211,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,
     maxEventBytes: config.socketMaxPayloadBytes,
   });
+  pluginSessions = attachChatPlugin(io, { tokens, chatPlugin, log: log.child({ module: 'chatplugin' }) });
 
   return {
     http,
@@ -165,6 +219,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     tokens,
     async close() {
       routing.close();
+      await deferredSends.close();
       await writer.drain();
       await new Promise<void>((resolve) => {
         io.close(() => resolve());

@@ -314,7 +314,7 @@ describe('Connectors (§5): the hub side of the protocol', function () {
       expect(sms.received.filter((m) => m.text === 'only once')).to.have.length(1);
     });
 
-    it('sends to a known conversation with conversation_id: 200 and out through its connector; 404 unknown; 409 ended', async () => {
+    it('sends to a known conversation with conversation_id: 200 and out through its connector; 202 unknown (seed 002); 409 ended', async () => {
       const sms = await rawConnector(hub.url, 'sms', KEYS.sms);
       ok(await sms.register());
       const { conversationId, agent, refId } = await inboundConversation(sms);
@@ -322,8 +322,14 @@ describe('Connectors (§5): the hub side of the protocol', function () {
       expect(res.status, JSON.stringify(res.body)).to.equal(200);
       expect(res.body).to.include({ conversation_id: conversationId, state: 'pending' });
       await until(() => sms.received.some((m) => m.text === 'from the backend' && m.refId === refId), 'the message at the connector');
-      const unknown = await postJson(`${hub.url}/messages.send`, { conversation_id: '6f1c2d4e-1111-4222-8333-444455556666', message: { text: 'x' } }, system);
-      expect(unknown.status).to.equal(404);
+      const unknown = await fetch(`${hub.url}/messages.send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...system },
+        body: JSON.stringify({ conversation_id: '6f1c2d4e-1111-4222-8333-444455556666', message: { text: 'x' } }),
+      });
+      expect(unknown.status).to.equal(202);
+      expect(await unknown.text()).to.equal('');
+      expect(unknown.headers.get('x-message-id')).to.match(/^[0-9a-f-]{36}$/);
       ok(await emitAck(agent, 'endConversation', { conversationId }));
       const ended = await postJson<{ code: string }>(`${hub.url}/messages.send`, { conversation_id: conversationId, message: { text: 'late' } }, system);
       expect(ended.status).to.equal(409);

@@ -10,6 +10,10 @@ export interface CustomerPrincipal {
   participantId: string;
   conversationId: string;
   name: string;
+  /** The §6 channel of a chat plugin token (chatplugin.authenticate); absent for init tokens. */
+  channelId?: string;
+  /** A chat plugin token's resume epoch: revoking the conversation's resume tokens stops it too. */
+  epoch?: number;
   /** When the token stops being valid (ms since epoch); a connection authenticated by it stops too. */
   expiresAt?: number;
 }
@@ -21,6 +25,14 @@ export interface AgentPrincipal {
   maxChats: number;
   expiresAt?: number;
 }
+/** What a resume token names: one visitor of one conversation in one channel, at a revocation epoch. */
+export interface ResumeGrant {
+  participantId: string;
+  conversationId: string;
+  channelId: string;
+  /** The conversation's resume epoch when issued; revoking bumps the epoch, so older tokens stop. */
+  epoch: number;
+}
 export interface SystemPrincipal {
   kind: 'system';
 }
@@ -31,6 +43,9 @@ export interface TokenServiceOptions {
   systemToken: string;
   customerTokenTtlSeconds: number;
   agentTokenTtlSeconds: number;
+  /** Chat plugin tokens are short-lived: the widget gets a fresh one with its resume token. */
+  chatPluginTokenTtlSeconds: number;
+  resumeTokenTtlSeconds: number;
   defaultMaxChats: number;
 }
 
@@ -56,6 +71,41 @@ export class TokenService {
       subject: p.participantId,
       expiresIn: this.options.customerTokenTtlSeconds,
     });
+  }
+
+  /** A chat plugin token: a customer token that also names the §6 channel (claims conversation_id, channel_id). */
+  issueChatPluginToken(p: { participantId: string; conversationId: string; channelId: string; name: string; epoch: number }): string {
+    return jwt.sign(
+      { cid: p.conversationId, name: p.name, conversation_id: p.conversationId, channel_id: p.channelId, epoch: p.epoch },
+      this.options.secret,
+      { algorithm: ALGORITHM, audience: 'customer', issuer: ISSUER, subject: p.participantId, expiresIn: this.options.chatPluginTokenTtlSeconds },
+    );
+  }
+
+  /** A long-lived resume token; it authenticates nothing by itself, only chatplugin.authenticate accepts it. */
+  issueResumeToken(g: ResumeGrant): string {
+    return jwt.sign(
+      { conversation_id: g.conversationId, channel_id: g.channelId, epoch: g.epoch },
+      this.options.secret,
+      { algorithm: ALGORITHM, audience: 'resume', issuer: ISSUER, subject: g.participantId, expiresIn: this.options.resumeTokenTtlSeconds },
+    );
+  }
+
+  /** The grant of a resume token, or UNAUTHORIZED (invalid, expired, or not a resume token). Revocation is the caller's check. */
+  verifyResumeToken(token: string): ResumeGrant {
+    let claims: jwt.JwtPayload;
+    try {
+      const decoded = jwt.verify(token, this.options.secret, { algorithms: [ALGORITHM], issuer: ISSUER, audience: 'resume' });
+      if (typeof decoded === 'string') throw new Error('unexpected string payload');
+      claims = decoded;
+    } catch (err) {
+      throw new HubError('UNAUTHORIZED', err instanceof jwt.TokenExpiredError ? 'resume token expired' : 'invalid resume token');
+    }
+    const { sub, conversation_id: conversationId, channel_id: channelId, epoch } = claims as Record<string, unknown>;
+    if (typeof sub !== 'string' || typeof conversationId !== 'string' || typeof channelId !== 'string' || typeof epoch !== 'number') {
+      throw new HubError('UNAUTHORIZED', 'invalid resume token');
+    }
+    return { participantId: sub, conversationId, channelId, epoch };
   }
 
   issueAgentToken(p: { id: string; name: string; skills: string[]; maxChats?: number | undefined }): string {
@@ -86,13 +136,16 @@ export class TokenService {
       throw new HubError('UNAUTHORIZED', 'invalid token');
     }
     if (claims.aud === 'customer' && typeof claims['cid'] === 'string') {
-      return {
+      const customer: CustomerPrincipal = {
         kind: 'customer',
         participantId: claims.sub,
         conversationId: claims['cid'],
         name: typeof claims['name'] === 'string' ? claims['name'] : '',
         expiresAt: claims.exp * 1000,
       };
+      if (typeof claims['channel_id'] === 'string') customer.channelId = claims['channel_id'];
+      if (typeof claims['epoch'] === 'number') customer.epoch = claims['epoch'];
+      return customer;
     }
     if (claims.aud === 'agent') {
       const skills = Array.isArray(claims['skills']) ? claims['skills'].filter((s): s is string => typeof s === 'string') : [];

@@ -7,13 +7,13 @@ import { HubError, type FieldIssue } from './errors.js';
  */
 
 const MAX_NAME = 200;
-const MAX_TEXT = 20_000;
+export const MAX_TEXT = 20_000;
 
 /** Any identifier a client may send: printable, bounded, never an object. */
 const idString = z.string().trim().min(1).max(200);
 /** A skill group: the routing queue a conversation waits in ("" = any agent). */
 const subjectSchema = z.string().trim().max(100);
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'must be a UUID');
+export const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'must be a UUID');
 
 export const ROLES = ['customer', 'agent', 'bot', 'connector', 'system'] as const;
 export const CHANNELS = ['web', 'fb', 'sms', 'twitter'] as const;
@@ -64,7 +64,7 @@ const safeKey = z
   .string()
   .max(100)
   .refine((k) => !k.startsWith('$') && !k.includes('.') && k.length > 0, 'keys must not be empty, start with "$" or contain "."');
-const jsonObject: z.ZodType<Record<string, unknown>> = z.lazy(() =>
+export const jsonObject: z.ZodType<Record<string, unknown>> = z.lazy(() =>
   z.record(safeKey, z.union([z.string().max(10_000), z.number(), z.boolean(), z.null(), jsonObject, z.array(z.unknown()).max(100)])),
 );
 
@@ -275,7 +275,7 @@ export const channelsConnectSchema = z.strictObject({
 });
 
 /** The body of messages.send: what every shipped connector can carry (text, attachments, metadata). */
-const outboundContent = z
+export const outboundContent = z
   .strictObject({
     text: z.string().max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`).default(''),
     attachments: z.array(attachmentSchema).max(20).default([]),
@@ -292,7 +292,7 @@ export type CampaignSendRequest = z.infer<typeof campaignSendSchema>;
 
 /** messages.send with a known conversation (seed 002's first form). */
 export const conversationSendSchema = z.strictObject({
-  conversation_id: z.string().min(1).max(100),
+  conversation_id: uuid,
   message: outboundContent,
 });
 

@@ -130,9 +130,9 @@ export class ConnectorService {
   }
 
   /** POST /messages.send with conversation_id: a system message to a known conversation. */
-  async sendTo(conversationId: string, content: CampaignSendRequest['message'], idempotencyKey: string | undefined): Promise<{ conversation: Conversation; message: WireMessage }> {
+  async sendTo(conversationId: string, content: CampaignSendRequest['message'], idempotencyKey: string | undefined, id?: string): Promise<{ conversation: Conversation; message: WireMessage }> {
     const conversation = await this.conversations.get(conversationId);
-    return { conversation, message: await this.postAsSystem(conversation, content, idempotencyKey) };
+    return { conversation, message: await this.postAsSystem(conversation, content, idempotencyKey, id) };
   }
 
   /** POST /messages.resend: a FAILED message goes back to PENDING and to its connector. */
@@ -153,8 +153,9 @@ export class ConnectorService {
     return toWireMessage(updated);
   }
 
-  private postAsSystem(conversation: Conversation, content: CampaignSendRequest['message'], idempotencyKey: string | undefined): Promise<WireMessage> {
+  private postAsSystem(conversation: Conversation, content: CampaignSendRequest['message'], idempotencyKey: string | undefined, id?: string): Promise<WireMessage> {
     return this.messages.post(conversation, SYSTEM_PARTICIPANT, {
+      id,
       type: 'ChatMessage',
       to: [],
       tag: '',

@@ -14,6 +14,8 @@ const STAFF_ACTIVITIES = new Set<ActivityType>(['typing', 'greetings', 'particip
 
 /** What a message says, whoever sends it (socket client, connector, campaign). */
 export interface MessageContent {
+  /** The id to store the message under (a deferred messages.send keeps the one it announced); new otherwise. */
+  id?: string | undefined;
   type: 'ChatMessage' | 'ActivityMessage';
   to: Participant[];
   tag: '' | 'whisper';
@@ -77,7 +79,7 @@ export class MessageService {
    */
   async post(conversation: Conversation, sender: Participant, content: MessageContent, exceptSocketId?: string): Promise<WireMessage> {
     if (conversation.status === 'ended') throw new HubError('CONVERSATION_ENDED', 'the conversation has ended');
-    const id = randomUUID();
+    const id = content.id ?? randomUUID();
     const dedupKey = content.clientMessageId ? `${sender.id}:${content.clientMessageId}` : id;
     const audience = audienceOf(sender, content.to);
     const connector = owingConnector(conversation, sender, content, audience);

@@ -1,6 +1,6 @@
 import type { Conversation, ConversationStatus, DeliveryTicket, MessageState, StoredMessage, WireMessage } from './types.js';
 import type { Writable } from 'node:stream';
-import type { Participant } from '../contracts/schemas.js';
+import type { Attachment, Participant } from '../contracts/schemas.js';
 
 /** Outcome of one message of a batch insert. */
 export type InsertOutcome = { status: 'stored' } | { status: 'duplicate'; existing: StoredMessage } | { status: 'seqConflict' };
@@ -45,6 +45,13 @@ export interface ConversationStore {
   resubject(id: string, subject: string): Promise<Conversation | null>;
   /** Removes a participant who is not the assigned agent; null when they were not a participant. */
   removeParticipant(id: string, participantId: string): Promise<Conversation | null>;
+
+  // Chat plugin and contacts (§6).
+
+  /** Bumps the resume epoch, so every resume token issued before stops working; null when unknown. */
+  revokeResume(id: string): Promise<Conversation | null>;
+  /** The contact's conversations, newest first; at most `limit`. */
+  byContact(contactId: string, limit: number): Promise<Conversation[]>;
 }
 
 /** Where a queue scan stopped: conversations wait in (queuedAt, id) order. */
@@ -164,6 +171,67 @@ export interface ChannelStore {
   findById(id: string): Promise<ChannelRecord | null>;
 }
 
+/** Whose view of a conversation's chat messages: a participant (whispers only for staff), or everything. */
+export type ChatViewer = { id: string; staff: boolean } | 'all';
+
+/** A window of a conversation's chat messages by seq: after one seq, or before one. */
+export type SeqRange = { afterSeq: number } | { beforeSeq: number };
+
+/** The identifiers contacts.identify finds a contact by, normalized; absent when not given. */
+export interface ContactIdentifiers {
+  externalId?: string | undefined;
+  email?: string | undefined;
+  phoneNumber?: string | undefined;
+}
+
+/** One person known across devices and conversations (contacts.identify). */
+export interface ContactRecord {
+  id: string;
+  externalId: string | null;
+  email: string | null;
+  phoneNumber: string | null;
+  metadata: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What identify changes on a known contact: identifiers it lacked (or a new email or phone), the merged metadata. */
+export interface ContactChange extends ContactIdentifiers {
+  metadata?: Record<string, unknown> | undefined;
+  at: Date;
+}
+
+export interface ContactStore {
+  /** The contacts owning any of `ids` (at most three). */
+  owners(ids: ContactIdentifiers): Promise<ContactRecord[]>;
+  /** Inserts the contact; 'duplicate' when another contact took one of its identifiers first. */
+  create(contact: ContactRecord): Promise<ContactRecord | 'duplicate'>;
+  /** Applies `change`; 'duplicate' when an identifier belongs to another contact, null when unknown. */
+  update(id: string, change: ContactChange): Promise<ContactRecord | 'duplicate' | null>;
+}
+
+/** A messages.send answered 202: the conversation was not known yet, so the hub keeps looking for it. */
+export interface DeferredSend {
+  /** The id the message will have once sent (or that its failure report names). */
+  id: string;
+  conversationId: string;
+  message: { text: string; attachments: Attachment[]; metadata: Record<string, unknown> };
+  idempotencyKey: string | null;
+  createdAt: Date;
+  /** After this, the send fails (a message.updated webhook reports it). */
+  giveUpAt: Date;
+}
+
+export interface DeferredSendStore {
+  add(send: DeferredSend): Promise<void>;
+  /**
+   * Claims up to `limit` sends due at `now` (each with one conditional update, so processes never
+   * share one) until `leaseUntil`.
+   */
+  claimDue(now: Date, leaseUntil: Date, limit: number): Promise<DeferredSend[]>;
+  remove(id: string): Promise<void>;
+}
+
 /** Persistence of messages; implemented in storage/. */
 export interface MessageStore {
   /** Inserts a batch in one round trip; the result has one outcome per message, in order. */
@@ -172,6 +240,16 @@ export interface MessageStore {
   latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number): Promise<StoredMessage[]>;
   /** Up to `limit` messages readable by `viewerId` with seq above `afterSeq`, oldest first (keyset paging). */
   visibleAfter(conversationId: string, viewerId: string, staff: boolean, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+}
+
+/** The seed messages API's reads and metadata changes (§6); implemented by the message store. */
+export interface ChatMessageStore {
+  /** Up to `limit` ChatMessages `viewer` may read in `range`, oldest first (nearest to the range's edge). */
+  chatMessages(conversationId: string, viewer: ChatViewer, range: SeqRange, limit: number): Promise<StoredMessage[]>;
+  /** How many ChatMessages `viewer` may read in the conversation. */
+  countChatMessages(conversationId: string, viewer: ChatViewer): Promise<number>;
+  /** Sets one metadata key of a message (e.g. suggestions); the updated message, or null when unknown. */
+  setMetadata(id: string, key: string, value: unknown): Promise<StoredMessage | null>;
 }
 
 /** One line of a customer-facing transcript. */

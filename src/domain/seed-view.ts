@@ -29,3 +29,24 @@ export function toSeedMessage(message: WireMessage): SeedMessage {
     sender: { id: message.from.id, name: message.from.name },
   };
 }
+
+/** An activity (joins, hand-offs, the end) as the chat plugin delivers it: not a message in the seed's sense. */
+export interface SeedActivity {
+  id: string;
+  conversation_id: string;
+  type: string;
+  info: Record<string, unknown>;
+  sent_at: string;
+  sender: { id: string; name?: string };
+}
+
+export function toSeedActivity(message: WireMessage): SeedActivity {
+  return {
+    id: message.id,
+    conversation_id: message.conversationId,
+    type: message.activityType ?? 'unknown',
+    info: message.info ?? {},
+    sent_at: message.timestamp,
+    sender: { id: message.from.id, name: message.from.name },
+  };
+}

@@ -52,6 +52,10 @@ export interface Conversation {
   previousAgentId?: string | null | undefined;
   /** Routing: bumped by every assignment, transfer and leave; once-keys of the announcements use it. */
   routingRev?: number | undefined;
+  /** The contact (contacts.identify) the conversation belongs to, when known. */
+  contactId?: string | undefined;
+  /** Resume tokens carry the epoch they were issued at; revoking bumps it, so every older token stops. */
+  resumeEpoch?: number | undefined;
 }
 
 /** A message owed to a connector: present while the hub still has to hand it over. */

@@ -25,6 +25,8 @@ const conversationSchema = new Schema<ConversationDoc>(
     agent: { type: participant, default: null },
     previousAgentId: { type: String, default: null },
     routingRev: { type: Number, default: 0 },
+    contactId: String,
+    resumeEpoch: { type: Number, default: 0 },
   },
   { collection: 'conversations', versionKey: false, strict: true, minimize: false },
 );
@@ -36,6 +38,8 @@ conversationSchema.index({ openKey: 1 }, { unique: true, sparse: true });
 conversationSchema.index({ channel: 1, 'customer.refId': 1, createdAt: 1 });
 conversationSchema.index({ createdAt: 1, _id: 1 });
 conversationSchema.index({ 'agent.id': 1, status: 1 });
+// contacts.identify: a contact's conversations, newest first.
+conversationSchema.index({ contactId: 1, createdAt: -1 }, { sparse: true });
 // The routing queue: waiting conversations in arrival order.
 conversationSchema.index({ status: 1, queuedAt: 1, _id: 1 });
 

@@ -17,6 +17,7 @@ function fromDoc(doc: ConversationDoc): Conversation {
     agent: rest.agent ?? null,
     previousAgentId: rest.previousAgentId ?? null,
     routingRev: rest.routingRev ?? 0,
+    resumeEpoch: rest.resumeEpoch ?? 0,
   };
 }
 
@@ -191,6 +192,16 @@ export class MongoConversationStore implements ConversationStore {
       { _id: id, 'participants.id': participantId, 'agent.id': mongoose.trusted({ $ne: participantId }) },
       { $pull: { participants: { id: participantId }, joined: participantId }, $inc: { routingRev: 1 } },
     );
+  }
+  async revokeResume(id: string): Promise<Conversation | null> {
+    return this.update({ _id: id }, { $inc: { resumeEpoch: 1 } });
+  }
+
+  async byContact(contactId: string, limit: number): Promise<Conversation[]> {
+    return dbCall(this.timeoutMs, async () => {
+      const docs = await this.model.find({ contactId }).sort({ createdAt: -1, _id: -1 }).limit(limit).lean<ConversationDoc[]>();
+      return docs.map(fromDoc);
+    });
   }
 
   /** One conditional findOneAndUpdate; the document after it, or null when the filter matched nothing. */

@@ -6,6 +6,8 @@ import { registerConversationModel } from './conversation.model.js';
 import { registerChannelModel } from './channel.model.js';
 import { registerMessageModel } from './message.model.js';
 import { registerAgentModel } from './agent.model.js';
+import { registerContactModel } from './contact.model.js';
+import { registerDeferredSendModel } from './deferred-send.store.js';
 
 // Reject query-selector injection globally: any `$`-keyed object inside a filter is
 // wrapped in $eq unless the code marks it with mongoose.trusted().
@@ -38,6 +40,8 @@ export class Database implements DatabaseProbe {
     registerConversationModel(this.connection);
     registerMessageModel(this.connection);
     registerChannelModel(this.connection);
+    registerContactModel(this.connection);
+    registerDeferredSendModel(this.connection);
     registerAgentModel(this.connection);
     this.connection.on('disconnected', () => {
       if (!this.stopped) this.log.warn('database disconnected; the driver keeps retrying');

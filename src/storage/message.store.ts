@@ -1,5 +1,5 @@
 import mongoose, { type Model, type mongo } from 'mongoose';
-import type { DeliveryChange, InsertOutcome, MessageStore, OutboxStore } from '../domain/ports.js';
+import type { ChatMessageStore, ChatViewer, DeliveryChange, InsertOutcome, MessageStore, OutboxStore, SeqRange } from '../domain/ports.js';
 import type { MessageState, StoredMessage } from '../domain/types.js';
 import type { Database } from './database.js';
 import { dbCall } from './db-errors.js';
@@ -39,7 +39,7 @@ function updateOf(change: DeliveryChange): mongo.UpdateFilter<MessageDoc> {
  * Messages in MongoDB: batched unordered inserts, lean reads by conversation and seq, and the
  * connector outbox (pending messages carry a `delivery` ticket; acks are bulk updates by _id).
  */
-export class MongoMessageStore implements MessageStore, OutboxStore {
+export class MongoMessageStore implements MessageStore, OutboxStore, ChatMessageStore {
   private readonly model: Model<MessageDoc>;
   private readonly collection: mongo.Collection<MessageDoc>;
 
@@ -94,6 +94,41 @@ export class MongoMessageStore implements MessageStore, OutboxStore {
       if (!staff) filter['tag'] = mongoose.trusted({ $ne: 'whisper' });
       const docs = await this.model.find(filter).sort({ seq: 1 }).limit(limit).lean<MessageDoc[]>();
       return docs.map(messageFromDoc);
+    });
+  }
+
+  /** The filter for `viewer`'s ChatMessages of a conversation. */
+  private chatFilter(conversationId: string, viewer: ChatViewer): Record<string, unknown> {
+    const filter: Record<string, unknown> = { conversationId, type: 'ChatMessage' };
+    if (viewer === 'all') return filter;
+    filter['audience'] = mongoose.trusted({ $in: ['*', viewer.id] });
+    if (!viewer.staff) filter['tag'] = mongoose.trusted({ $ne: 'whisper' });
+    return filter;
+  }
+
+  async chatMessages(conversationId: string, viewer: ChatViewer, range: SeqRange, limit: number): Promise<StoredMessage[]> {
+    return dbCall(this.timeoutMs, async () => {
+      const filter = this.chatFilter(conversationId, viewer);
+      if ('afterSeq' in range) {
+        filter['seq'] = mongoose.trusted({ $gt: range.afterSeq });
+        const docs = await this.model.find(filter).sort({ seq: 1 }).limit(limit).lean<MessageDoc[]>();
+        return docs.map(messageFromDoc);
+      }
+      filter['seq'] = mongoose.trusted({ $lt: range.beforeSeq });
+      const docs = await this.model.find(filter).sort({ seq: -1 }).limit(limit).lean<MessageDoc[]>();
+      return docs.reverse().map(messageFromDoc);
+    });
+  }
+
+  async countChatMessages(conversationId: string, viewer: ChatViewer): Promise<number> {
+    return dbCall(this.timeoutMs, () => this.model.countDocuments(this.chatFilter(conversationId, viewer)));
+  }
+
+  async setMetadata(id: string, key: string, value: unknown): Promise<StoredMessage | null> {
+    return dbCall(this.timeoutMs, async () => {
+      // `key` is the hub's own (e.g. "suggestions"), never a client's, so it is a safe path.
+      const doc = await this.model.findOneAndUpdate({ _id: id }, { $set: { [`metadata.${key}`]: value } }, { returnDocument: 'after' }).lean<MessageDoc>();
+      return doc ? messageFromDoc(doc) : null;
     });
   }
 

@@ -11,6 +11,8 @@ const tokens = new TokenService({
   secret: SECRET,
   systemToken: 'system-token-system-token-1234',
   customerTokenTtlSeconds: 60,
+  chatPluginTokenTtlSeconds: 60,
+  resumeTokenTtlSeconds: 600,
   agentTokenTtlSeconds: 60,
   defaultMaxChats: 3,
 });

@@ -15,12 +15,23 @@ import { transcriptsRouter } from './transcripts.router.js';
 import type { TranscriptService } from '../../domain/transcript.service.js';
 import type { RoutingService } from '../../domain/routing.service.js';
 import type { OriginPolicy } from '../origin-policy.js';
+import type { ChatPluginService } from '../../domain/chat-plugin.service.js';
+import type { ContactsService } from '../../domain/contacts.service.js';
+import type { DeferredSends } from '../../domain/deferred-sends.js';
+import type { MessagesApiService } from '../../domain/messages-api.service.js';
+import { chatPluginRouter } from './chatplugin.router.js';
+import { contactsRouter } from './contacts.router.js';
+import { seedMessagesRouter } from './seed-messages.router.js';
 
 export interface HttpDeps {
   conversations: ConversationService;
   connectors: ConnectorService;
   transcripts: TranscriptService;
   routing: RoutingService;
+  chatPlugin: ChatPluginService;
+  messagesApi: MessagesApiService;
+  contacts: ContactsService;
+  deferredSends: DeferredSends;
   tokens: TokenService;
   db: DatabaseProbe;
   registry: Registry;
@@ -28,6 +39,7 @@ export interface HttpDeps {
   origins: OriginPolicy;
   jsonBodyLimit: string;
   initPerMinutePerIp: number;
+  chatPluginAuthPerMinutePerIp: number;
   transcriptsPerMinutePerCaller: number;
   /** Express 'trust proxy' setting: which proxies may set X-Forwarded-For. */
   trustProxy: string;
@@ -67,7 +79,10 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use('/api/customer', customerRouter(deps.conversations, deps.initPerMinutePerIp));
   app.use('/api/agents', agentsRouter(deps.tokens, deps.routing));
   app.use('/api/conversations', conversationsRouter(deps.conversations, deps.tokens));
-  app.use(connectorsRouter(deps.connectors, deps.tokens));
+  app.use(connectorsRouter(deps.connectors, deps.deferredSends, deps.tokens));
+  app.use(chatPluginRouter(deps.chatPlugin, deps.tokens, deps.chatPluginAuthPerMinutePerIp));
+  app.use(seedMessagesRouter(deps.messagesApi, deps.tokens));
+  app.use(contactsRouter(deps.contacts, deps.tokens));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

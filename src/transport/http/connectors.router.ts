@@ -1,21 +1,15 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import type { TokenService } from '../../auth/token.service.js';
 import { HubError } from '../../contracts/errors.js';
 import { campaignSendSchema, channelsConnectSchema, conversationSendSchema, messagesResendSchema, parseOrThrow } from '../../contracts/schemas.js';
 import type { ConnectorService } from '../../domain/connector.service.js';
 import { toSeedMessage } from '../../domain/seed-view.js';
+import type { DeferredSends } from '../../domain/deferred-sends.js';
 import { principalOf, requireSystem } from './auth.middleware.js';
-
-/** An optional Idempotency-Key header makes a retried send store (and deliver) one message. */
-function idempotencyKey(req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,200}$/.test(key)) throw new HubError('BAD_REQUEST', 'Idempotency-Key must be 1-200 printable ASCII characters');
-  return key;
-}
+import { idempotencyKey } from './idempotency.js';
 
 /** §6's campaign path: channels.connect, messages.send, messages.resend. */
-export function connectorsRouter(connectors: ConnectorService, tokens: TokenService): Router {
+export function connectorsRouter(connectors: ConnectorService, deferred: DeferredSends, tokens: TokenService): Router {
   const router = Router();
 
   router.post('/channels.connect', async (req, res) => {
@@ -30,8 +24,13 @@ export function connectorsRouter(connectors: ConnectorService, tokens: TokenServ
     const body = req.body as Record<string, unknown> | undefined;
     if (body && typeof body === 'object' && 'conversation_id' in body) {
       const input = parseOrThrow(conversationSendSchema, body, 'messages.send request');
-      const { message } = await connectors.sendTo(input.conversation_id, input.message, key);
-      res.json(toSeedMessage(message));
+      const outcome = await deferred.sendOrDefer(input.conversation_id, input.message, key);
+      if (outcome.status === 'sent') {
+        res.json(toSeedMessage(outcome.message));
+        return;
+      }
+      // Seed 002: 202 without a body; the header names the message a later failure report will carry.
+      res.status(202).set('X-Message-Id', outcome.messageId).end();
       return;
     }
     const input = parseOrThrow(campaignSendSchema, body, 'messages.send request');

@@ -2,10 +2,16 @@ import type { RealtimePort } from '../../domain/ports.js';
 import type { WireMessage } from '../../domain/types.js';
 import type { HubServer } from './socket.gateway.js';
 import { rooms } from './rooms.js';
+import { toSeedActivity, toSeedMessage } from '../../domain/seed-view.js';
+import { chatPluginNamespace, type ChatPluginNamespace } from './chatplugin.namespace.js';
 
 /** The domain's outbound port over Socket.IO rooms, so it also works across processes with an adapter. */
 export class SocketRealtime implements RealtimePort {
-  constructor(private readonly io: HubServer) {}
+  private readonly plugin: ChatPluginNamespace;
+
+  constructor(private readonly io: HubServer) {
+    this.plugin = chatPluginNamespace(io);
+  }
 
   deliver(message: WireMessage, audience: string[], exceptSocketId?: string): void {
     const cid = message.conversationId;
@@ -14,6 +20,11 @@ export class SocketRealtime implements RealtimePort {
     if (message.tag === 'whisper') op = op.except(rooms.nonStaff(cid));
     if (exceptSocketId) op = op.except(exceptSocketId);
     op.emit('messageArrived', message);
+    // Chat plugin visitors (/ws.chatplugin) are customers: never a whisper.
+    if (message.tag === 'whisper') return;
+    const visitors = this.plugin.to(targets);
+    if (message.type === 'ChatMessage') visitors.emit('message', { message: toSeedMessage(message) });
+    else visitors.emit('activity', { activity: toSeedActivity(message) });
   }
 
   updated(message: WireMessage): void {

@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import type { Principal, TokenService } from '../auth/token.service.js';
+import { HubError } from '../contracts/errors.js';
+import type { ChatPluginAuthenticateRequest, ChatPluginSendRequest } from '../contracts/seed-api.schemas.js';
+import type { Participant } from '../contracts/schemas.js';
+import type { ConversationCache } from './conversation-cache.js';
+import { customerParticipant } from './message-factory.js';
+import type { MessageService } from './message.service.js';
+import type { ChannelRecord, ChatMessageStore, ConversationStore } from './ports.js';
+import type { RoutingService } from './routing.service.js';
+import type { Conversation, StoredMessage, WireMessage } from './types.js';
+import { CHAT_PLUGIN_SOURCE, type VisitorConversations } from './visitor-conversations.js';
+
+/** Where channels are looked up (configured ones and those made by channels.connect). */
+export interface ChannelDirectory {
+  channel(id: string): Promise<ChannelRecord>;
+}
+
+/** The open /ws.chatplugin sockets of a conversation; implemented by the socket transport. */
+export interface ChatPluginSessionsPort {
+  /** The conversation's resume tokens were revoked: its visitor sockets are closed. */
+  revoked(conversationId: string): void;
+}
+
+export interface AuthenticateResult {
+  token: string;
+  conversation: Conversation;
+  /** The visitor's history, oldest first (empty for a new conversation). */
+  messages: StoredMessage[];
+}
+
+/** A chat plugin token's visitor, checked against the conversation as it is now. */
+export interface Visitor {
+  conversation: Conversation;
+  participant: Participant;
+}
+
+/**
+ * The chat plugin (seeds 000/001): anonymous visitors get a conversation from a channel id, come
+ * back to it with a long-lived resume token, and write with a short-lived chat plugin token.
+ */
+export class ChatPluginService {
+  constructor(
+    private readonly channels: ChannelDirectory,
+    private readonly visitors: VisitorConversations,
+    private readonly store: ConversationStore,
+    private readonly cache: ConversationCache,
+    private readonly chat: ChatMessageStore,
+    private readonly messages: MessageService,
+    private readonly routing: RoutingService,
+    private readonly tokens: TokenService,
+    private readonly sessions: ChatPluginSessionsPort,
+    private readonly historyLimit: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** POST /chatplugin.authenticate: a new conversation in a chat plugin channel, or the one a resume token names. */
+  async authenticate(request: ChatPluginAuthenticateRequest): Promise<AuthenticateResult> {
+    if (request.channel_id !== undefined) {
+      const channel = await this.chatPluginChannel(request.channel_id);
+      const conversation = await this.visitors.open(channel, {});
+      return { token: this.tokenFor(conversation), conversation, messages: [] };
+    }
+    const grant = this.tokens.verifyResumeToken(request.resume_token ?? '');
+    // Read from the database, not the cache: a revocation by another process must count at once.
+    const conversation = await this.store.findById(grant.conversationId);
+    if (!conversation || conversation.channelId !== grant.channelId || conversation.customer.id !== grant.participantId) {
+      throw new HubError('UNAUTHORIZED', 'the resume token names no conversation of this hub');
+    }
+    if ((conversation.resumeEpoch ?? 0) !== grant.epoch) throw new HubError('UNAUTHORIZED', 'resume token revoked');
+    this.cache.put(conversation);
+    const messages = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
+    this.log.info({ conversationId: conversation.id, channelId: grant.channelId }, 'chat plugin conversation resumed');
+    return { token: this.tokenFor(conversation), conversation, messages };
+  }
+
+  /** POST /chatplugin.resumeToken: for the visitor's own conversation, or (system token) any chat plugin conversation of a channel. */
+  async resumeToken(principal: Principal, body: { channel_id?: string | undefined; conversation_id?: string | undefined }): Promise<string> {
+    if (principal.kind === 'customer') return this.resumeTokenFor((await this.visitor(principal)).conversation);
+    if (principal.kind !== 'system') throw new HubError('FORBIDDEN', 'chatplugin.resumeToken needs the chat plugin token or the system token');
+    const missing = (['channel_id', 'conversation_id'] as const).filter((f) => body[f] === undefined);
+    if (missing.length > 0) {
+      throw new HubError('BAD_REQUEST', `with the system token, chatplugin.resumeToken needs ${missing.join(' and ')}`, missing.map((field) => ({ field, message: 'is required' })));
+    }
+    const conversation = await this.inChannel(body.conversation_id ?? '', body.channel_id ?? '');
+    return this.resumeTokenFor(conversation);
+  }
+
+  /** A resume token for a chat plugin conversation, valid until it expires or the conversation's tokens are revoked. */
+  resumeTokenFor(conversation: Conversation): string {
+    if (conversation.channel !== CHAT_PLUGIN_SOURCE || !conversation.channelId) {
+      throw new HubError('BAD_REQUEST', `conversation ${conversation.id} is not a chat plugin conversation`);
+    }
+    return this.tokens.issueResumeToken({
+      participantId: conversation.customer.id,
+      conversationId: conversation.id,
+      channelId: conversation.channelId,
+      epoch: conversation.resumeEpoch ?? 0,
+    });
+  }
+
+  /**
+   * POST /chatplugin.revokeResumeToken (extension): every resume and chat plugin token of the
+   * conversation stops, and its visitor sockets close. By the system token (any conversation),
+   * the visitor's chat plugin token, or the resume token itself ("log out on this device").
+   */
+  async revoke(principal: Principal | undefined, body: { conversation_id?: string | undefined; resume_token?: string | undefined }): Promise<Conversation> {
+    let conversationId: string;
+    if (principal?.kind === 'system') {
+      if (!body.conversation_id) throw new HubError('BAD_REQUEST', 'with the system token, send conversation_id', [{ field: 'conversation_id', message: 'is required' }]);
+      conversationId = body.conversation_id;
+    } else if (principal?.kind === 'customer') {
+      conversationId = (await this.visitor(principal)).conversation.id;
+    } else if (principal) {
+      throw new HubError('FORBIDDEN', 'chatplugin.revokeResumeToken needs the system token, the chat plugin token or a resume token');
+    } else if (body.resume_token) {
+      const grant = this.tokens.verifyResumeToken(body.resume_token);
+      const conversation = await this.store.findById(grant.conversationId);
+      if (!conversation || conversation.customer.id !== grant.participantId) throw new HubError('UNAUTHORIZED', 'the resume token names no conversation of this hub');
+      // Revoking twice is not an error: the token is dead either way.
+      conversationId = conversation.id;
+    } else {
+      throw new HubError('UNAUTHORIZED', 'send Authorization: Bearer <token>, or the resume_token to revoke');
+    }
+    const revoked = await this.store.revokeResume(conversationId);
+    if (!revoked) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
+    this.cache.put(revoked);
+    this.sessions.revoked(conversationId);
+    this.log.info({ conversationId }, 'resume tokens revoked');
+    return revoked;
+  }
+
+  /** POST /chatplugin.send: the visitor's message, stored and relayed like any customer's. */
+  async send(principal: Principal, request: ChatPluginSendRequest, idempotencyKey: string | undefined): Promise<WireMessage> {
+    const { conversation, participant } = await this.visitor(principal);
+    const message = await this.messages.post(conversation, participant, {
+      type: 'ChatMessage',
+      to: [],
+      tag: '',
+      text: request.message.text,
+      attachments: request.message.attachments,
+      metadata: request.message.metadata,
+      clientMessageId: idempotencyKey,
+    });
+    // The visitor wrote: the conversation now waits for an agent (once; a no-op after that).
+    if (conversation.status === 'queued' && !conversation.queuedAt) {
+      await this.routing.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
+    }
+    return message;
+  }
+
+  /** The visitor a chat plugin token names; UNAUTHORIZED once revoked, FORBIDDEN for other credentials. */
+  async visitor(principal: Principal): Promise<Visitor> {
+    if (principal.kind !== 'customer' || principal.channelId === undefined) {
+      throw new HubError('FORBIDDEN', 'this needs a chat plugin token (from POST /chatplugin.authenticate)');
+    }
+    const conversation = await this.cache.get(principal.conversationId);
+    if (!conversation) throw new HubError('NOT_FOUND', `conversation ${principal.conversationId} not found`);
+    if ((conversation.resumeEpoch ?? 0) !== (principal.epoch ?? 0)) throw new HubError('UNAUTHORIZED', 'token revoked; authenticate again');
+    if (conversation.customer.id !== principal.participantId) throw new HubError('FORBIDDEN', 'this token does not name the visitor of this conversation');
+    return { conversation, participant: customerParticipant(conversation) };
+  }
+
+  private tokenFor(conversation: Conversation): string {
+    const participant = customerParticipant(conversation);
+    return this.tokens.issueChatPluginToken({
+      participantId: participant.id,
+      conversationId: conversation.id,
+      channelId: conversation.channelId ?? '',
+      name: participant.name,
+      epoch: conversation.resumeEpoch ?? 0,
+    });
+  }
+
+  private async chatPluginChannel(id: string): Promise<ChannelRecord> {
+    const channel = await this.channels.channel(id);
+    if (channel.source !== CHAT_PLUGIN_SOURCE) {
+      throw new HubError('BAD_REQUEST', `channel ${id} has source "${channel.source}", not "${CHAT_PLUGIN_SOURCE}"`, [{ field: 'channel_id', message: 'is not a chat plugin channel' }]);
+    }
+    return channel;
+  }
+
+  private async inChannel(conversationId: string, channelId: string): Promise<Conversation> {
+    const conversation = await this.store.findById(conversationId);
+    if (!conversation || conversation.channelId !== channelId) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found in channel ${channelId}`);
+    return conversation;
+  }
+}

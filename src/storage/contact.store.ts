@@ -1,0 +1,77 @@
+import mongoose, { type Model, type mongo } from 'mongoose';
+import type { ContactChange, ContactIdentifiers, ContactRecord, ContactStore } from '../domain/ports.js';
+import { CONTACT_MODEL, type ContactDoc } from './contact.model.js';
+import type { Database } from './database.js';
+import { dbCall, isDuplicateKeyError } from './db-errors.js';
+
+function fromDoc(doc: ContactDoc): ContactRecord {
+  return {
+    id: doc._id,
+    externalId: doc.externalId ?? null,
+    email: doc.email ?? null,
+    phoneNumber: doc.phoneNumber ?? null,
+    metadata: doc.metadata ?? {},
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+  };
+}
+
+/** Contacts (contacts.identify) in MongoDB; unique indexes keep one contact per identifier. */
+export class MongoContactStore implements ContactStore {
+  private readonly model: Model<ContactDoc>;
+  private readonly collection: mongo.Collection<ContactDoc>;
+
+  constructor(
+    db: Database,
+    private readonly timeoutMs: number,
+  ) {
+    this.model = db.connection.model<ContactDoc>(CONTACT_MODEL);
+    this.collection = this.model.collection as unknown as mongo.Collection<ContactDoc>;
+  }
+
+  async owners(ids: ContactIdentifiers): Promise<ContactRecord[]> {
+    const clauses: Array<Record<string, string>> = [];
+    if (ids.externalId) clauses.push({ externalId: ids.externalId });
+    if (ids.email) clauses.push({ email: ids.email });
+    if (ids.phoneNumber) clauses.push({ phoneNumber: ids.phoneNumber });
+    if (clauses.length === 0) return [];
+    return dbCall(this.timeoutMs, async () => {
+      const docs = await this.model.find(mongoose.trusted({ $or: clauses })).limit(3).lean<ContactDoc[]>();
+      return docs.map(fromDoc);
+    });
+  }
+
+  async create(contact: ContactRecord): Promise<ContactRecord | 'duplicate'> {
+    const doc: ContactDoc = { _id: contact.id, metadata: contact.metadata, createdAt: contact.createdAt, updatedAt: contact.updatedAt };
+    if (contact.externalId) doc.externalId = contact.externalId;
+    if (contact.email) doc.email = contact.email;
+    if (contact.phoneNumber) doc.phoneNumber = contact.phoneNumber;
+    return dbCall(this.timeoutMs, async () => {
+      try {
+        await this.collection.insertOne(doc);
+        return contact;
+      } catch (err) {
+        if (isDuplicateKeyError(err)) return 'duplicate';
+        throw err;
+      }
+    });
+  }
+
+  async update(id: string, change: ContactChange): Promise<ContactRecord | 'duplicate' | null> {
+    const set: Record<string, unknown> = { updatedAt: change.at };
+    if (change.externalId) set['externalId'] = change.externalId;
+    if (change.email) set['email'] = change.email;
+    if (change.phoneNumber) set['phoneNumber'] = change.phoneNumber;
+    // Keys are a client's: set them as one object under metadata, never as dotted paths.
+    if (change.metadata) set['metadata'] = change.metadata;
+    return dbCall(this.timeoutMs, async () => {
+      try {
+        const doc = await this.model.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }).lean<ContactDoc>();
+        return doc ? fromDoc(doc) : null;
+      } catch (err) {
+        if (isDuplicateKeyError(err)) return 'duplicate';
+        throw err;
+      }
+    });
+  }
+}

@@ -1,0 +1,58 @@
+import { Router, type Request } from 'express';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { bearerToken, type Principal, type TokenService } from '../../auth/token.service.js';
+import { parseOrThrow } from '../../contracts/schemas.js';
+import { chatPluginAuthenticateSchema, chatPluginResumeTokenSchema, chatPluginRevokeSchema, chatPluginSendSchema } from '../../contracts/seed-api.schemas.js';
+import type { ChatPluginService } from '../../domain/chat-plugin.service.js';
+import { toSeedMessage } from '../../domain/seed-view.js';
+import { toWireMessage } from '../../domain/types.js';
+import { principalOf } from './auth.middleware.js';
+import { idempotencyKey } from './idempotency.js';
+import { consumeOrRefuse } from './rate-limit.js';
+
+/** The caller's principal when an Authorization header is present; undefined without one. */
+function optionalPrincipal(req: Request, tokens: TokenService): Principal | undefined {
+  return bearerToken(req.get('authorization')) === undefined ? undefined : principalOf(req, tokens);
+}
+
+/** The chat plugin's HTTP side (seeds 000/001): authenticate, resume tokens, send. */
+export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenService, authenticatePerMinutePerIp: number): Router {
+  const router = Router();
+  const limiter = new RateLimiterMemory({ points: authenticatePerMinutePerIp, duration: 60 });
+
+  router.post('/chatplugin.authenticate', async (req, res) => {
+    // Unauthenticated and it creates conversations: bounded per client address.
+    await consumeOrRefuse(limiter, req.ip ?? 'unknown', res, 'chatplugin.authenticate requests');
+    const input = parseOrThrow(chatPluginAuthenticateSchema, req.body, 'chatplugin.authenticate request');
+    const { token, conversation, messages } = await chatPlugin.authenticate(input);
+    res.json({
+      token,
+      messages: messages.map((m) => toSeedMessage(toWireMessage(m))),
+      conversation_id: conversation.id,
+      channel_id: conversation.channelId,
+      status: conversation.status,
+    });
+  });
+
+  router.post('/chatplugin.resumeToken', async (req, res) => {
+    const principal = principalOf(req, tokens);
+    const input = parseOrThrow(chatPluginResumeTokenSchema, req.body ?? {}, 'chatplugin.resumeToken request');
+    res.json({ resume_token: await chatPlugin.resumeToken(principal, input) });
+  });
+
+  router.post('/chatplugin.revokeResumeToken', async (req, res) => {
+    const principal = optionalPrincipal(req, tokens);
+    const input = parseOrThrow(chatPluginRevokeSchema, req.body ?? {}, 'chatplugin.revokeResumeToken request');
+    const conversation = await chatPlugin.revoke(principal, input);
+    res.json({ conversation_id: conversation.id, revoked: true });
+  });
+
+  router.post('/chatplugin.send', async (req, res) => {
+    const principal = principalOf(req, tokens);
+    const key = idempotencyKey(req);
+    const input = parseOrThrow(chatPluginSendSchema, req.body, 'chatplugin.send request');
+    res.json(toSeedMessage(await chatPlugin.send(principal, input, key)));
+  });
+
+  return router;
+}

@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import type { Namespace, Socket } from 'socket.io';
+import { bearerToken, type TokenService } from '../../auth/token.service.js';
+import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
+import type { ChatPluginService, ChatPluginSessionsPort } from '../../domain/chat-plugin.service.js';
+import type { SeedActivity, SeedMessage } from '../../domain/seed-view.js';
+import { rooms } from './rooms.js';
+import type { HubServer } from './socket.gateway.js';
+
+/** The chat plugin's Socket.IO namespace (seed 000): visitors receive their conversation here. */
+export const CHAT_PLUGIN_NAMESPACE = '/ws.chatplugin';
+
+/** What the hub sends on /ws.chatplugin. */
+export interface ChatPluginServerEvents {
+  message(payload: { message: SeedMessage }): void;
+  /** Extension: joins, hand-offs and the end of the conversation, which are not messages in the seed's sense. */
+  activity(payload: { activity: SeedActivity }): void;
+  /** Sent before the hub closes the socket (token expired, tokens revoked), and for events it does not take. */
+  error(payload: { code: string; message: string }): void;
+}
+
+interface VisitorSocketData {
+  conversationId: string;
+  participantId: string;
+  expiresAt: number | undefined;
+}
+
+export type ChatPluginNamespace = Namespace<Record<string, never>, ChatPluginServerEvents, Record<string, never>, VisitorSocketData>;
+type VisitorSocket = Socket<Record<string, never>, ChatPluginServerEvents, Record<string, never>, VisitorSocketData>;
+
+export interface ChatPluginNamespaceDeps {
+  tokens: TokenService;
+  chatPlugin: ChatPluginService;
+  log: Logger;
+}
+
+/** The namespace of `io`, typed with the chat plugin's events. */
+export function chatPluginNamespace(io: HubServer): ChatPluginNamespace {
+  return io.of(CHAT_PLUGIN_NAMESPACE) as unknown as ChatPluginNamespace;
+}
+
+/** Longest timer Node keeps (about 24.8 days); a later expiry is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Authenticates visitor sockets (the chat plugin token in `auth.token` or an `Authorization: Bearer`
+ * header) and puts them in their conversation's rooms; they are closed when the token expires or
+ * the conversation's tokens are revoked.
+ */
+export function attachChatPlugin(io: HubServer, deps: ChatPluginNamespaceDeps): ChatPluginSessionsPort {
+  const ns = chatPluginNamespace(io);
+  ns.use((socket, next) => {
+    const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const token = typeof fromAuth === 'string' && fromAuth.length > 0 ? fromAuth : bearerToken(socket.handshake.headers.authorization);
+    const refuse = (err: unknown): void => {
+      const hubErr = toHubError(err);
+      const refusal = new Error(hubErr.message) as Error & { data?: unknown };
+      refusal.data = { code: hubErr.code, message: hubErr.message };
+      next(refusal);
+    };
+    if (!token) return refuse(new HubError('UNAUTHORIZED', 'a chat plugin token is required in the handshake: auth: { token }'));
+    let principal;
+    try {
+      principal = deps.tokens.authenticate(token);
+    } catch (err) {
+      return refuse(err);
+    }
+    deps.chatPlugin.visitor(principal).then(({ conversation, participant }) => {
+      socket.data.conversationId = conversation.id;
+      socket.data.participantId = participant.id;
+      socket.data.expiresAt = principal.kind === 'customer' ? principal.expiresAt : undefined;
+      next();
+    }, refuse);
+  });
+
+  ns.on('connection', (socket: VisitorSocket) => {
+    const { conversationId, participantId } = socket.data;
+    void socket.join([rooms.conversation(conversationId), rooms.participant(conversationId, participantId)]);
+    let timer: NodeJS.Timeout | undefined;
+    const watchExpiry = (): void => {
+      const { expiresAt } = socket.data;
+      if (expiresAt === undefined) return;
+      const left = expiresAt - Date.now();
+      if (left > MAX_TIMER_MS) {
+        timer = setTimeout(watchExpiry, MAX_TIMER_MS);
+        return;
+      }
+      timer = setTimeout(() => {
+        socket.emit('error', { code: 'UNAUTHORIZED', message: 'token expired; authenticate again (POST /chatplugin.authenticate with the resume token)' });
+        socket.disconnect();
+      }, Math.max(0, left));
+    };
+    watchExpiry();
+    socket.on('disconnect', () => clearTimeout(timer));
+    // The namespace only delivers: answer anything sent to it instead of ignoring it.
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const body = errorAck(new HubError('BAD_REQUEST', `unknown event "${String(event).slice(0, 50)}": this namespace only delivers; send with POST /chatplugin.send`));
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') (ack as (r: object) => void)(body);
+      else socket.emit('error', body.error);
+    });
+  });
+
+  return {
+    revoked(conversationId: string): void {
+      const room = rooms.conversation(conversationId);
+      ns.to(room).emit('error', { code: 'UNAUTHORIZED', message: 'the tokens of this conversation were revoked' });
+      // Not closing the transport: the error above is sent first on the same connection.
+      ns.in(room).disconnectSockets(false);
+      deps.log.info({ conversationId }, 'chat plugin sockets closed after revocation');
+    },
+  };
+}

@@ -196,6 +196,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     jsonBodyLimit: config.jsonBodyLimit,
     initPerMinutePerIp: config.rateLimits.initPerMinutePerIp,
     chatPluginAuthPerMinutePerIp: config.chatPlugin.authenticatePerMinutePerIp,
+    chatPluginSendsPerSecond: config.rateLimits.socketEventsPerSecond,
     transcriptsPerMinutePerCaller: config.transcripts.perMinutePerCaller,
     trustProxy: config.trustProxy,
   });

@@ -232,6 +232,29 @@ describe('Chat plugin (§6, seeds 000/001)', function () {
     });
   });
 
+  it('rate-limits chatplugin.authenticate per client address and chatplugin.send per visitor', async function () {
+    this.timeout(30_000);
+    const limited = await startHub(store.uri('chatplugin_limits'), { RATE_LIMIT_CHATPLUGIN_AUTH_PER_MINUTE: '3', RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '2' });
+    try {
+      const channel = await chatPluginChannel(limited.url);
+      const answers = [];
+      for (let i = 0; i < 4; i += 1) answers.push(await authenticate(limited.url, { channel_id: channel }));
+      expect(answers.map((a) => a.status)).to.deep.equal([200, 200, 200, 429]);
+      expect(answers[3]?.headers.get('retry-after')).to.match(/^\d+$/);
+    } finally {
+      await limited.close();
+    }
+    const sendLimited = await startHub(store.uri('chatplugin_limits2'), { RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '2' });
+    try {
+      const channel = await chatPluginChannel(sendLimited.url);
+      const visitor = await newVisitor(sendLimited.url, channel);
+      const results = await Promise.all([1, 2, 3].map((i) => pluginSend(sendLimited.url, visitor.token, `burst ${i}`)));
+      expect(results.map((r) => r.status).sort()).to.deep.equal([200, 200, 429]);
+    } finally {
+      await sendLimited.close();
+    }
+  });
+
   it('resumes across a hub restart', async function () {
     this.timeout(60_000);
     const uri = store.uri('chatplugin_restart');

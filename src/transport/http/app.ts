@@ -40,6 +40,8 @@ export interface HttpDeps {
   jsonBodyLimit: string;
   initPerMinutePerIp: number;
   chatPluginAuthPerMinutePerIp: number;
+  /** chatplugin.send requests per second and visitor. */
+  chatPluginSendsPerSecond: number;
   transcriptsPerMinutePerCaller: number;
   /** Express 'trust proxy' setting: which proxies may set X-Forwarded-For. */
   trustProxy: string;
@@ -80,7 +82,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use('/api/agents', agentsRouter(deps.tokens, deps.routing));
   app.use('/api/conversations', conversationsRouter(deps.conversations, deps.tokens));
   app.use(connectorsRouter(deps.connectors, deps.deferredSends, deps.tokens));
-  app.use(chatPluginRouter(deps.chatPlugin, deps.tokens, deps.chatPluginAuthPerMinutePerIp));
+  app.use(chatPluginRouter(deps.chatPlugin, deps.tokens, deps.chatPluginAuthPerMinutePerIp, deps.chatPluginSendsPerSecond));
   app.use(seedMessagesRouter(deps.messagesApi, deps.tokens));
   app.use(contactsRouter(deps.contacts, deps.tokens));
   app.use(notFound);

@@ -16,9 +16,11 @@ function optionalPrincipal(req: Request, tokens: TokenService): Principal | unde
 }
 
 /** The chat plugin's HTTP side (seeds 000/001): authenticate, resume tokens, send. */
-export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenService, authenticatePerMinutePerIp: number): Router {
+export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenService, authenticatePerMinutePerIp: number, sendsPerSecond: number): Router {
   const router = Router();
   const limiter = new RateLimiterMemory({ points: authenticatePerMinutePerIp, duration: 60 });
+  // A visitor's sends are bounded like a socket's events (RATE_LIMIT_SOCKET_EVENTS_PER_SECOND).
+  const sends = new RateLimiterMemory({ points: sendsPerSecond, duration: 1 });
 
   router.post('/chatplugin.authenticate', async (req, res) => {
     // Unauthenticated and it creates conversations: bounded per client address.
@@ -49,6 +51,7 @@ export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenSer
 
   router.post('/chatplugin.send', async (req, res) => {
     const principal = principalOf(req, tokens);
+    if (principal.kind === 'customer') await consumeOrRefuse(sends, principal.participantId, res, 'chatplugin.send requests');
     const key = idempotencyKey(req);
     const input = parseOrThrow(chatPluginSendSchema, req.body, 'chatplugin.send request');
     res.json(toSeedMessage(await chatPlugin.send(principal, input, key)));

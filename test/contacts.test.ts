@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { authenticate, bearer, chatPluginChannel, pluginSend, system, type SeedMessage } from './support/chatplugin.js';
-import { closeAllSockets, emitAck, joinedAgent, postJson } from './support/clients.js';
-import { startHub, type RunningHub } from './support/hub.js';
-import { startTestStore, type TestStore } from './support/store.js';
+import { authenticate, bearer, chatPluginChannel, chatPluginWorld, pluginSend, type SeedMessage, system } from './support/chatplugin.js';
+import { emitAck, joinedAgent, postJson } from './support/clients.js';
 
 interface Identified {
   contact: { id: string; external_id: string | null; email: string | null; phone_number: string | null; metadata: Record<string, unknown>; created_at: string; updated_at: string };
@@ -13,24 +11,10 @@ let seq = 0;
 const unique = (prefix: string): string => `${prefix}-${Date.now()}-${(seq += 1)}`;
 
 describe('contacts.identify (§6, seed 004)', function () {
-  let store: TestStore;
-  let hub: RunningHub;
-  let channelId: string;
-
-  before(async function () {
-    this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('contacts'));
-    channelId = await chatPluginChannel(hub.url);
-  });
-  afterEach(() => closeAllSockets());
-  after(async () => {
-    await hub?.close();
-    await store?.close();
-  });
+  const world = chatPluginWorld('contacts');
 
   const identify = (body: Record<string, unknown>, headers: Record<string, string> = system) =>
-    postJson<Identified>(`${hub.url}/contacts.identify`, { channel_id: channelId, ...body }, headers);
+    postJson<Identified>(`${world.hub.url}/contacts.identify`, { channel_id: world.channelId, ...body }, headers);
 
   it('creates a contact with an open conversation; a second device resumes it, last message included', async () => {
     const externalId = unique('user');
@@ -42,12 +26,12 @@ describe('contacts.identify (§6, seed 004)', function () {
     expect(contact.metadata).to.deep.equal({ plan: 'pro', ip_address: '192.168.0.1' });
     expect(first.body.conversations).to.have.length(1);
     const [conversation] = first.body.conversations;
-    expect(conversation).to.deep.include({ channel: { id: channelId, source: 'chat_plugin' }, status: 'queued', last_message: null });
+    expect(conversation).to.deep.include({ channel: { id: world.channelId, source: 'chat_plugin' }, status: 'queued', last_message: null });
     // The website hands the resume token to its chat plugin, which continues there.
-    const widget = await authenticate(hub.url, { resume_token: conversation?.resume_token });
+    const widget = await authenticate(world.hub.url, { resume_token: conversation?.resume_token });
     expect(widget.status).to.equal(200);
     expect(widget.body.conversation_id).to.equal(conversation?.id);
-    const sent = await pluginSend(hub.url, widget.body.token, 'hello from my laptop');
+    const sent = await pluginSend(world.hub.url, widget.body.token, 'hello from my laptop');
 
     // Later, on a phone: the same identity finds the same contact and conversation.
     const again = await identify({ external_id: externalId, metadata: { device: 'phone' } });
@@ -55,7 +39,7 @@ describe('contacts.identify (§6, seed 004)', function () {
     expect(again.body.contact.metadata, 'metadata is merged').to.deep.equal({ plan: 'pro', ip_address: '192.168.0.1', device: 'phone' });
     expect(again.body.conversations.map((c) => c.id)).to.deep.equal([conversation?.id]);
     expect(again.body.conversations[0]?.last_message).to.deep.include({ id: sent.body.id, from_contact: true });
-    const phone = await authenticate(hub.url, { resume_token: again.body.conversations[0]?.resume_token });
+    const phone = await authenticate(world.hub.url, { resume_token: again.body.conversations[0]?.resume_token });
     expect(phone.body.messages.map((m) => m.content.text)).to.deep.equal(['hello from my laptop']);
   });
 
@@ -79,8 +63,8 @@ describe('contacts.identify (§6, seed 004)', function () {
     const a = await identify({ external_id: unique('a'), email: `${unique('a')}@example.org` });
     const b = await identify({ external_id: unique('b'), email: `${unique('b')}@example.org` });
     const mixed = await postJson<{ code: string; error: string; details: Array<{ field: string; message: string }> }>(
-      `${hub.url}/contacts.identify`,
-      { channel_id: channelId, external_id: a.body.contact.external_id, email: b.body.contact.email },
+      `${world.hub.url}/contacts.identify`,
+      { channel_id: world.channelId, external_id: a.body.contact.external_id, email: b.body.contact.email },
       system,
     );
     expect(mixed.status).to.equal(409);
@@ -99,7 +83,7 @@ describe('contacts.identify (§6, seed 004)', function () {
     const externalId = unique('user');
     const first = await identify({ external_id: externalId });
     const old = first.body.conversations[0];
-    const { socket } = await joinedAgent(hub.url, old?.id ?? '', 'agent-ct-1');
+    const { socket } = await joinedAgent(world.hub.url, old?.id ?? '', 'agent-ct-1');
     expect((await emitAck(socket, 'endConversation', { conversationId: old?.id })).ok).to.equal(true);
     const next = await identify({ external_id: externalId });
     expect(next.body.conversations).to.have.length(2);
@@ -117,17 +101,17 @@ describe('contacts.identify (§6, seed 004)', function () {
   });
 
   it('refuses missing identifiers, bad values, unknown or non-chat-plugin channels, and other credentials', async () => {
-    const none = await postJson<{ details: Array<{ field: string }> }>(`${hub.url}/contacts.identify`, { channel_id: channelId, metadata: { a: 1 } }, system);
+    const none = await postJson<{ details: Array<{ field: string }> }>(`${world.hub.url}/contacts.identify`, { channel_id: world.channelId, metadata: { a: 1 } }, system);
     expect(none.status).to.equal(400);
     expect(JSON.stringify(none.body)).to.contain('at least one of external_id, email or phone_number');
     expect((await identify({ email: 'not-an-email' })).status).to.equal(400);
     expect((await identify({ phone_number: 'call me' })).status).to.equal(400);
     expect((await identify({ external_id: 'x', metadata: { $where: 1 } })).status).to.equal(400);
-    expect((await postJson(`${hub.url}/contacts.identify`, { channel_id: 'nope', external_id: 'x' }, system)).status).to.equal(404);
-    const sms = await chatPluginChannel(hub.url, 'sms');
-    expect((await postJson(`${hub.url}/contacts.identify`, { channel_id: sms, external_id: 'x' }, system)).status).to.equal(400);
+    expect((await postJson(`${world.hub.url}/contacts.identify`, { channel_id: 'nope', external_id: 'x' }, system)).status).to.equal(404);
+    const sms = await chatPluginChannel(world.hub.url, 'sms');
+    expect((await postJson(`${world.hub.url}/contacts.identify`, { channel_id: sms, external_id: 'x' }, system)).status).to.equal(400);
     expect((await identify({ external_id: 'x' }, {})).status).to.equal(401);
-    const visitor = await authenticate(hub.url, { channel_id: channelId });
+    const visitor = await authenticate(world.hub.url, { channel_id: world.channelId });
     expect((await identify({ external_id: 'x' }, bearer(visitor.body.token))).status).to.equal(403);
   });
 });

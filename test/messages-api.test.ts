@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import { bearer, chatPluginChannel, newVisitor, pluginSend, system, type AuthenticateBody, type SeedMessage } from './support/chatplugin.js';
-import { agentToken, closeAllSockets, emitAck, initCustomer, joinedAgent, nextEvent, postJson } from './support/clients.js';
-import { startHub, type RunningHub } from './support/hub.js';
-import { startTestStore, type TestStore } from './support/store.js';
+import { type AuthenticateBody, bearer, chatPluginWorld, newVisitor, pluginSend, type SeedMessage, system } from './support/chatplugin.js';
+import { agentToken, emitAck, initCustomer, joinedAgent, nextEvent, postJson } from './support/clients.js';
 
 interface Page {
   data: SeedMessage[];
@@ -10,30 +8,16 @@ interface Page {
 }
 
 describe('Messages API (§6, seed 002)', function () {
-  let store: TestStore;
-  let hub: RunningHub;
-  let channelId: string;
+  const world = chatPluginWorld('messages_api');
 
-  before(async function () {
-    this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('messages_api'));
-    channelId = await chatPluginChannel(hub.url);
-  });
-  afterEach(() => closeAllSockets());
-  after(async () => {
-    await hub?.close();
-    await store?.close();
-  });
-
-  const list = (body: Record<string, unknown>, headers: Record<string, string> = system) => postJson<Page>(`${hub.url}/messages.list`, body, headers);
+  const list = (body: Record<string, unknown>, headers: Record<string, string> = system) => postJson<Page>(`${world.hub.url}/messages.list`, body, headers);
   const texts = (page: Page): string[] => page.data.map((m) => m.content.text);
 
   /** A visitor's conversation with messages m1..m{n}. */
   async function conversationWith(n: number): Promise<AuthenticateBody> {
-    const visitor = await newVisitor(hub.url, channelId);
+    const visitor = await newVisitor(world.hub.url, world.channelId);
     for (let i = 1; i <= n; i += 1) {
-      const res = await pluginSend(hub.url, visitor.token, `m${i}`);
+      const res = await pluginSend(world.hub.url, visitor.token, `m${i}`);
       if (res.status !== 200) throw new Error(`send failed: ${JSON.stringify(res.body)}`);
     }
     return visitor;
@@ -51,8 +35,8 @@ describe('Messages API (§6, seed 002)', function () {
       const next = first.body.pagination_data.next_cursor;
       expect(next).to.be.a('string');
       // Two messages arrive between the pages: the second page still starts right after m3.
-      await pluginSend(hub.url, visitor.token, 'm8');
-      await pluginSend(hub.url, visitor.token, 'm9');
+      await pluginSend(world.hub.url, visitor.token, 'm8');
+      await pluginSend(world.hub.url, visitor.token, 'm9');
       const second = await list({ conversation_id: cid, page_size: 3, cursor: next });
       expect(texts(second.body)).to.deep.equal(['m4', 'm5', 'm6']);
       expect(second.body.pagination_data.total).to.equal(9);
@@ -75,18 +59,18 @@ describe('Messages API (§6, seed 002)', function () {
     it('shows each caller what they may read: whispers for the system and agents, not for the visitor; chat messages only', async () => {
       const visitor = await conversationWith(1);
       const cid = visitor.conversation_id;
-      const { socket } = await joinedAgent(hub.url, cid, 'agent-ml-1');
+      const { socket } = await joinedAgent(world.hub.url, cid, 'agent-ml-1');
       await emitAck(socket, 'sendMessage', { conversationId: cid, type: 'ChatMessage', from: { id: 'agent-ml-1', name: 'A' }, text: 'reply' });
       await emitAck(socket, 'sendMessage', { conversationId: cid, type: 'ChatMessage', from: { id: 'agent-ml-1', name: 'A' }, text: 'note', tag: 'whisper' });
       expect(texts((await list({ conversation_id: cid })).body)).to.deep.equal(['m1', 'reply', 'note']);
-      const asAgent = await list({ conversation_id: cid }, bearer(await agentToken(hub.url, 'agent-ml-2')));
+      const asAgent = await list({ conversation_id: cid }, bearer(await agentToken(world.hub.url, 'agent-ml-2')));
       expect(texts(asAgent.body)).to.deep.equal(['m1', 'reply', 'note']);
       const asVisitor = await list({ conversation_id: cid }, bearer(visitor.token));
       expect(asVisitor.status).to.equal(200);
       expect(texts(asVisitor.body)).to.deep.equal(['m1', 'reply']);
       expect(asVisitor.body.pagination_data.total).to.equal(2);
       // An init (Customer Channel API) customer reads their own conversation too.
-      const customer = await initCustomer(hub.url);
+      const customer = await initCustomer(world.hub.url);
       expect((await list({ conversation_id: customer.conversationId }, bearer(customer.token))).status).to.equal(200);
     });
 
@@ -102,7 +86,7 @@ describe('Messages API (§6, seed 002)', function () {
       expect(foreignCursor.status, 'a cursor of another conversation').to.equal(400);
       const forged = Buffer.from(JSON.stringify(['m', cid, 'x', 1])).toString('base64url');
       expect((await list({ conversation_id: cid, cursor: forged })).status).to.equal(400);
-      const big = await postJson<{ details: Array<{ field: string; message: string }> }>(`${hub.url}/messages.list`, { conversation_id: cid, page_size: 101 }, system);
+      const big = await postJson<{ details: Array<{ field: string; message: string }> }>(`${world.hub.url}/messages.list`, { conversation_id: cid, page_size: 101 }, system);
       expect(big.status).to.equal(400);
       expect(big.body.details[0]).to.deep.include({ field: 'page_size' });
       expect((await list({ conversation_id: cid, page_size: 0 })).status).to.equal(400);
@@ -123,19 +107,19 @@ describe('Messages API (§6, seed 002)', function () {
       const visitor = await conversationWith(1);
       const cid = visitor.conversation_id;
       const [message] = (await list({ conversation_id: cid })).body.data;
-      const { socket } = await joinedAgent(hub.url, cid, 'agent-sr-1');
+      const { socket } = await joinedAgent(world.hub.url, cid, 'agent-sr-1');
       const updated = nextEvent<{ id: string; metadata: Record<string, unknown> }>(socket, 'messageUpdated', (m) => m.id === message?.id);
       const suggestions = {
         'suggestion-id-1': { content: { text: 'Great that it worked. Is there anything else you need?' } },
         'suggestion-id-2': { content: { text: 'Have a nice day!' } },
       };
-      const res = await postJson<SeedMessage>(`${hub.url}/messages.suggest-replies`, { message_id: message?.id, suggestions }, system);
+      const res = await postJson<SeedMessage>(`${world.hub.url}/messages.suggest-replies`, { message_id: message?.id, suggestions }, system);
       expect(res.status, JSON.stringify(res.body)).to.equal(200);
       expect(res.body.id).to.equal(message?.id);
       expect(res.body.metadata['suggestions']).to.deep.equal(suggestions);
       expect((await updated).metadata['suggestions']).to.deep.equal(suggestions);
       // Stored: messages.list shows them; an agent may replace them.
-      const asAgent = await postJson<SeedMessage>(`${hub.url}/messages.suggest-replies`, { message_id: message?.id, suggestions: { only: { content: { text: 'Hi!' } } } }, bearer(await agentToken(hub.url, 'agent-sr-1')));
+      const asAgent = await postJson<SeedMessage>(`${world.hub.url}/messages.suggest-replies`, { message_id: message?.id, suggestions: { only: { content: { text: 'Hi!' } } } }, bearer(await agentToken(world.hub.url, 'agent-sr-1')));
       expect(asAgent.status).to.equal(200);
       expect((await list({ conversation_id: cid })).body.data[0]?.metadata['suggestions']).to.deep.equal({ only: { content: { text: 'Hi!' } } });
     });
@@ -143,7 +127,7 @@ describe('Messages API (§6, seed 002)', function () {
     it('refuses unknown messages, bad bodies, visitors and missing tokens', async () => {
       const visitor = await conversationWith(1);
       const [message] = (await list({ conversation_id: visitor.conversation_id })).body.data;
-      const url = `${hub.url}/messages.suggest-replies`;
+      const url = `${world.hub.url}/messages.suggest-replies`;
       const good = { message_id: message?.id, suggestions: { a: { content: { text: 'x' } } } };
       expect((await postJson(url, { ...good, message_id: '6f1c2d4e-1111-4222-8333-444455556666' }, system)).status).to.equal(404);
       expect((await postJson(url, { ...good, message_id: 'nope' }, system)).status).to.equal(400);

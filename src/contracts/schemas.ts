@@ -70,15 +70,17 @@ export const jsonObject: z.ZodType<Record<string, unknown>> = z.lazy(() =>
 
 // ---------------------------------------------------------------- HTTP: init
 
+/** A phone number as people write it: digits, an optional leading +, spaces and ()./- between. */
+export const phoneSchema = z
+  .string()
+  .trim()
+  .regex(/^\+?[0-9 ()./-]{3,32}$/, 'must be a phone number');
+
 const customerFields = {
   firstName: z.string().trim().min(1, 'is required').max(MAX_NAME),
   lastName: z.string().trim().max(MAX_NAME).optional(),
   email: z.email('must be an email address').max(320).optional(),
-  phone: z
-    .string()
-    .trim()
-    .regex(/^\+?[0-9 ()./-]{3,32}$/, 'must be a phone number')
-    .optional(),
+  phone: phoneSchema.optional(),
   channel: z.enum(CHANNELS, { message: `must be one of ${CHANNELS.join(', ')}` }),
   language: z
     .string()

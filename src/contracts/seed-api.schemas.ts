@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { attachmentSchema, jsonObject, MAX_TEXT, outboundContent, uuid } from './schemas.js';
+import { attachmentSchema, jsonObject, MAX_TEXT, outboundContent, phoneSchema, uuid } from './schemas.js';
 
 /**
  * Bodies of the chat plugin, messages and contacts endpoints (§6). They keep the seeds'
@@ -61,11 +61,7 @@ export const contactsIdentifySchema = z
     channel_id: channelId,
     external_id: z.string().trim().min(1).max(200).optional(),
     email: z.email('must be an email address').max(320).optional(),
-    phone_number: z
-      .string()
-      .trim()
-      .regex(/^\+?[0-9 ()./-]{3,32}$/, 'must be a phone number')
-      .optional(),
+    phone_number: phoneSchema.optional(),
     metadata: jsonObject
       .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= 16_384, 'must be at most 16 KB as JSON')
       .optional(),

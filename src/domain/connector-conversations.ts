@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ConversationCache } from './conversation-cache.js';
 import type { HistoryCache } from './history-cache.js';
 import type { ConversationStore } from './ports.js';
-import type { Conversation } from './types.js';
+import { notYetRouted, type Conversation } from './types.js';
 
 /** Who a connector or campaign is talking to, for a conversation it opens. */
 export interface ChannelCustomer {
@@ -86,12 +86,8 @@ export class ConnectorConversations {
       channelId: who.channelId,
       openKey,
       createdAt: new Date(),
-      endedAt: null,
       // Waits for an agent once the customer writes (a campaign's conversation may never need one).
-      queuedAt: null,
-      agent: null,
-      previousAgentId: null,
-      routingRev: 0,
+      ...notYetRouted(),
     };
     const result = await this.store.createOpen(conversation);
     this.cache.put(result.conversation);

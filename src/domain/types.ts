@@ -58,6 +58,11 @@ export interface Conversation {
   resumeEpoch?: number | undefined;
 }
 
+/** Routing fields of a conversation that has not waited for an agent yet (connector and chat plugin conversations). */
+export function notYetRouted(): Pick<Conversation, 'endedAt' | 'queuedAt' | 'agent' | 'previousAgentId' | 'routingRev'> {
+  return { endedAt: null, queuedAt: null, agent: null, previousAgentId: null, routingRev: 0 };
+}
+
 /** A message owed to a connector: present while the hub still has to hand it over. */
 export interface DeliveryTicket {
   connector: string;

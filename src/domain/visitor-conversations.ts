@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ConversationCache } from './conversation-cache.js';
 import type { HistoryCache } from './history-cache.js';
 import type { ChannelRecord, ContactRecord, ConversationStore } from './ports.js';
-import type { Conversation } from './types.js';
+import { notYetRouted, type Conversation } from './types.js';
 
 /** The chat plugin's source: a channel of it needs no connector, its visitors talk to the hub directly. */
 export const CHAT_PLUGIN_SOURCE = 'chat_plugin';
@@ -60,12 +60,8 @@ export class VisitorConversations {
       contactId: contact?.id,
       openKey: contact ? `contact:${contact.id}:${channel.id}` : id,
       createdAt: new Date(),
-      endedAt: null,
       // Waits for an agent once the visitor writes: a page view alone must not reach agents.
-      queuedAt: null,
-      agent: null,
-      previousAgentId: null,
-      routingRev: 0,
+      ...notYetRouted(),
       resumeEpoch: 0,
     };
     const result = await this.store.createOpen(conversation);

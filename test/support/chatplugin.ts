@@ -1,6 +1,7 @@
 import type { Socket } from 'socket.io-client';
-import { connect, postJson, type JsonResponse } from './clients.js';
-import { SYSTEM_TOKEN } from './hub.js';
+import { closeAllSockets, connect, postJson, type JsonResponse } from './clients.js';
+import { startHub, SYSTEM_TOKEN, type RunningHub } from './hub.js';
+import { startTestStore, type TestStore } from './store.js';
 
 export const system = { authorization: `Bearer ${SYSTEM_TOKEN}` };
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -59,4 +60,32 @@ export async function resumeTokenOf(url: string, token: string): Promise<string>
 /** A socket on /ws.chatplugin with the visitor's token. */
 export function pluginSocket(url: string, token: string, listen?: (socket: Socket) => void): Promise<Socket> {
   return connect(`${url}/ws.chatplugin`, { token }, listen);
+}
+
+/** What a chat plugin test file shares: a store, a hub on it, and a chat plugin channel. */
+export interface ChatPluginWorld {
+  store: TestStore;
+  hub: RunningHub;
+  channelId: string;
+}
+
+/**
+ * Registers the suite's hooks: starts a store and a hub (database `name`) with a chat plugin
+ * channel before the tests, closes sockets after each, and everything after all. The world is
+ * filled in by the `before` hook.
+ */
+export function chatPluginWorld(name: string): ChatPluginWorld {
+  const world = {} as ChatPluginWorld;
+  before(async function () {
+    this.timeout(120_000);
+    world.store = await startTestStore();
+    world.hub = await startHub(world.store.uri(name));
+    world.channelId = await chatPluginChannel(world.hub.url);
+  });
+  afterEach(() => closeAllSockets());
+  after(async () => {
+    await world.hub?.close();
+    await world.store?.close();
+  });
+  return world;
 }

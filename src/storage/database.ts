@@ -8,6 +8,7 @@ import { registerMessageModel } from './message.model.js';
 import { registerAgentModel } from './agent.model.js';
 import { registerContactModel } from './contact.model.js';
 import { registerDeferredSendModel } from './deferred-send.store.js';
+import { registerWebhookEventModels } from './webhook.model.js';
 
 // Reject query-selector injection globally: any `$`-keyed object inside a filter is
 // wrapped in $eq unless the code marks it with mongoose.trusted().
@@ -43,6 +44,7 @@ export class Database implements DatabaseProbe {
     registerContactModel(this.connection);
     registerDeferredSendModel(this.connection);
     registerAgentModel(this.connection);
+    registerWebhookEventModels(this.connection);
     this.connection.on('disconnected', () => {
       if (!this.stopped) this.log.warn('database disconnected; the driver keeps retrying');
     });

@@ -70,8 +70,21 @@ const configSchema = z.object({
     maxMailBytes: z.coerce.number().int().positive(),
   }),
   redisUrl: z.string().optional(),
-  webhookUrl: z.url().optional(),
-  webhookSecret: z.string().optional(),
+  webhookUrl: z.url({ protocol: /^https?$/, error: 'WEBHOOK_URL must be an http:// or https:// URL' }).optional(),
+  webhookSecret: z.string().min(16, 'WEBHOOK_SECRET must be at least 16 characters').optional(),
+  webhooks: z.object({
+    /** Bound on one attempt (connect, send, status line). */
+    timeoutMs: z.coerce.number().int().positive(),
+    /** Delay after the first failed attempt; doubles per attempt up to retryMaxMs. */
+    retryBaseMs: z.coerce.number().int().positive(),
+    retryMaxMs: z.coerce.number().int().positive(),
+    /** Attempts before an event is given up. */
+    maxAttempts: z.coerce.number().int().positive().max(100),
+    /** Longest time between two reads of the outbox. */
+    pollMs: z.coerce.number().int().min(10),
+    /** Attempts in flight at once per process. */
+    concurrency: z.coerce.number().int().positive().max(256),
+  }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   dataDir: z.string().min(1),
   allowedOrigins: z.array(z.string()),
@@ -127,7 +140,9 @@ const configSchema = z.object({
     /** Waiting conversations read per round trip. */
     batch: z.coerce.number().int().positive().max(1000),
   }),
-});
+})
+  // Signing is not optional: an unsigned webhook could be forged by anyone who learns the URL.
+  .refine((c) => !c.webhookUrl || c.webhookSecret, { path: ['webhookSecret'], error: 'WEBHOOK_SECRET is required when WEBHOOK_URL is set' });
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -160,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const routing = (defaults['routing'] ?? {}) as Record<string, unknown>;
   const chatPlugin = (defaults['chatPlugin'] ?? {}) as Record<string, unknown>;
   const messagesApi = (defaults['messagesApi'] ?? {}) as Record<string, unknown>;
+  const webhooks = (defaults['webhooks'] ?? {}) as Record<string, unknown>;
   const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
   let hubSecret = env['HUB_SECRET'];
   let systemToken = env['SYSTEM_TOKEN'];
@@ -193,6 +209,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     redisUrl: env['REDIS_URL'] || undefined,
     webhookUrl: env['WEBHOOK_URL'] || undefined,
     webhookSecret: env['WEBHOOK_SECRET'] || undefined,
+    webhooks: {
+      ...webhooks,
+      timeoutMs: env['WEBHOOK_TIMEOUT_MS'] ?? webhooks['timeoutMs'],
+      retryBaseMs: env['WEBHOOK_RETRY_BASE_MS'] ?? webhooks['retryBaseMs'],
+      maxAttempts: env['WEBHOOK_MAX_ATTEMPTS'] ?? webhooks['maxAttempts'],
+    },
     logLevel: env['LOG_LEVEL'] ?? defaults['logLevel'],
     dataDir,
     historyCacheMessages: env['HISTORY_CACHE_MESSAGES'] ?? defaults['historyCacheMessages'],

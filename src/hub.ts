@@ -34,10 +34,14 @@ import { ContactsService } from './domain/contacts.service.js';
 import { DeferredSends } from './domain/deferred-sends.js';
 import { MessagesApiService } from './domain/messages-api.service.js';
 import { VisitorConversations } from './domain/visitor-conversations.js';
-import type { WebhookPort } from './domain/webhook.ports.js';
 import { MongoContactStore } from './storage/contact.store.js';
 import { MongoDeferredSendStore } from './storage/deferred-send.store.js';
 import { attachChatPlugin } from './transport/socket/chatplugin.namespace.js';
+import { NO_WEBHOOKS, type WebhookPort } from './domain/webhook.ports.js';
+import { WebhookService } from './domain/webhook.service.js';
+import { conversationEndedPayload, MessageEvents } from './domain/webhook-payloads.js';
+import { MongoWebhookStore } from './storage/webhook.store.js';
+import { HttpWebhookSender } from './adapters/webhooks/http.sender.js';
 
 export interface HubDeps {
   db: Database;
@@ -48,6 +52,8 @@ export interface Hub {
   http: HttpServer;
   io: HubServer;
   tokens: TokenService;
+  /** Where services announce webhook events (a no-op when WEBHOOK_URL is unset). */
+  webhooks: WebhookPort;
   /** Stops accepting, lets queued writes finish, and closes sockets. Leaves the database to its owner. */
   close(): Promise<void>;
 }
@@ -65,6 +71,18 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     resumeTokenTtlSeconds: config.chatPlugin.resumeTokenTtlSeconds,
     defaultMaxChats: config.defaultMaxChats,
   });
+
+  // Webhooks (§7) go through an outbox in the database; without WEBHOOK_URL nothing is stored.
+  const webhookService =
+    config.webhookUrl && config.webhookSecret
+      ? new WebhookService(
+          new MongoWebhookStore(db, config.dbTimeoutMs),
+          new HttpWebhookSender({ url: config.webhookUrl, secret: config.webhookSecret, timeoutMs: config.webhooks.timeoutMs }),
+          config.webhooks,
+          log.child({ module: 'webhooks' }),
+        )
+      : undefined;
+  const webhooks: WebhookPort = webhookService ?? NO_WEBHOOKS;
 
   const conversationStore = new MongoConversationStore(db, config.dbTimeoutMs);
   const messageStore = new MongoMessageStore(db, config.dbTimeoutMs);
@@ -116,6 +134,13 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     history.update(message);
     realtime.updated(toWireMessage(message));
   });
+  const messageEvents = new MessageEvents(webhooks, (id) => cache.get(id));
+  if (webhookService) {
+    writer.observe((stored) => messageEvents.emit('message.created', stored));
+    outbox.observe((message) => messageEvents.emit('message.updated', message));
+    conversations.onEnded((conversation, endedBy) => webhooks.emit('conversation.ended', conversationEndedPayload(conversation, endedBy)));
+    webhookService.start();
+  }
   const messages = new MessageService(cache, writer, realtime, outbox);
   const connectors = new ConnectorService(
     config.connectorKeys,
@@ -140,8 +165,6 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     config.transcripts,
     log.child({ module: 'transcripts' }),
   );
-  // Placeholder until webhooks land: events go nowhere.
-  const webhooks: WebhookPort = { emit: () => undefined };
   const visitors = new VisitorConversations(conversationStore, cache, history, log.child({ module: 'chatplugin' }));
   // The plugin's sockets are attached below; revocations reach them through this late-bound port.
   let pluginSessions: ReturnType<typeof attachChatPlugin> | undefined;
@@ -177,7 +200,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     log.child({ module: 'messages-api' }),
   );
   deferredSends.start();
-  const registry = createMetrics({ writer, outbox, transcripts, routing, connectedSockets: () => io.engine.clientsCount });
+  const registry = createMetrics({ writer, outbox, transcripts, routing, webhooks: webhookService, connectedSockets: () => io.engine.clientsCount });
 
   app = createHttpApp({
     conversations,
@@ -218,6 +241,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     http,
     io,
     tokens,
+    webhooks,
     async close() {
       routing.close();
       await deferredSends.close();
@@ -227,6 +251,9 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       });
       // Acks that arrived before the sockets closed are stored before the database goes.
       await states.drain();
+      // Every message and state change above is stored and announced: its events reach the outbox.
+      await messageEvents.idle();
+      await webhookService?.close();
       states.close();
       outbox.close();
       mailer?.close();

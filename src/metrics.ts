@@ -3,6 +3,7 @@ import type { MessageWriter } from './domain/message-writer.js';
 import type { OutboxService } from './domain/outbox.service.js';
 import type { TranscriptService } from './domain/transcript.service.js';
 import type { RoutingService } from './domain/routing.service.js';
+import type { WebhookStats } from './domain/webhook.service.js';
 
 export interface MetricsSources {
   writer: MessageWriter;
@@ -10,6 +11,8 @@ export interface MetricsSources {
   transcripts: TranscriptService;
   routing: RoutingService;
   connectedSockets: () => number;
+  /** Undefined when webhooks are off (WEBHOOK_URL unset): the metrics then stay at zero. */
+  webhooks: { readonly stats: WebhookStats; readonly pending: number } | undefined;
 }
 
 /** A registry per hub (so several hubs can live in one test process), with process and hub metrics. */
@@ -154,6 +157,28 @@ export function createMetrics(sources: MetricsSources): Registry {
       const load = sources.transcripts.load;
       this.set({ state: 'running' }, load.running);
       this.set({ state: 'waiting' }, load.waiting);
+    },
+  });
+  new Counter({
+    name: 'hub_webhook_events_total',
+    help: 'Webhook outcomes on this process: events delivered, attempts retried, events given up (failed) or lost before they were stored (dropped)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const stats = sources.webhooks?.stats ?? { delivered: 0, retried: 0, failed: 0, dropped: 0 };
+      this.inc({ outcome: 'delivered' }, stats.delivered);
+      this.inc({ outcome: 'retried' }, stats.retried);
+      this.inc({ outcome: 'failed' }, stats.failed);
+      this.inc({ outcome: 'dropped' }, stats.dropped);
+    },
+  });
+  new Gauge({
+    name: 'hub_webhook_outbox_pending',
+    help: 'Webhook events this process holds: not yet stored, due, being sent, or waiting here for a retry',
+    registers: [registry],
+    collect() {
+      this.set(sources.webhooks?.pending ?? 0);
     },
   });
   return registry;

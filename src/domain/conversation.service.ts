@@ -50,8 +50,13 @@ export interface ConversationServiceOptions {
 /** Channels whose customers only a connector can reach, even when the conversation began with init. */
 const CONNECTOR_ONLY_CHANNELS = new Set(['sms', 'fb', 'twitter']);
 
+/** Told once a conversation's end is stored, with who ended it. */
+export type EndedListener = (conversation: Conversation, endedBy: Participant) => void;
+
 /** Opens, joins and ends conversations: the Customer Channel API's lifecycle. */
 export class ConversationService {
+  private readonly endedListeners: EndedListener[] = [];
+
   constructor(
     private readonly conversations: ConversationStore,
     private readonly messages: MessageStore,
@@ -64,6 +69,11 @@ export class ConversationService {
     private readonly options: ConversationServiceOptions,
     private readonly log: Logger,
   ) {}
+
+  /** Calls `listener` after every end this process stores (webhooks: conversation.ended). */
+  onEnded(listener: EndedListener): void {
+    this.endedListeners.push(listener);
+  }
 
   /** POST /api/customer/init: creates the conversation (or returns the one a repeated requestId made). */
   async init(request: InitRequest): Promise<InitResult> {
@@ -228,6 +238,14 @@ export class ConversationService {
       throw new HubError('CONVERSATION_ENDED', 'the conversation has already ended');
     }
     this.cache.put(ended);
+    // The end is stored: it happened, whatever becomes of the notice below.
+    for (const listener of this.endedListeners) {
+      try {
+        listener(ended, ender);
+      } catch (err) {
+        this.log.error({ err, conversationId }, 'an ended listener failed');
+      }
+    }
     const notice = activityMessage(ended, ender, 'endOfConversation', { endedAt: ended.endedAt?.toISOString(), endedBy: ender });
     await this.writer.write(notice, (stored) => this.realtime.deliver(toWireMessage(stored), stored.audience));
     this.writer.forget(conversationId);

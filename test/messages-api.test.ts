@@ -62,7 +62,9 @@ describe('Messages API (§6, seed 002)', function () {
       const { socket } = await joinedAgent(world.hub.url, cid, 'agent-ml-1');
       await emitAck(socket, 'sendMessage', { conversationId: cid, type: 'ChatMessage', from: { id: 'agent-ml-1', name: 'A' }, text: 'reply' });
       await emitAck(socket, 'sendMessage', { conversationId: cid, type: 'ChatMessage', from: { id: 'agent-ml-1', name: 'A' }, text: 'note', tag: 'whisper' });
-      expect(texts((await list({ conversation_id: cid })).body)).to.deep.equal(['m1', 'reply', 'note']);
+      const bySystem = (await list({ conversation_id: cid })).body;
+      expect(texts(bySystem)).to.deep.equal(['m1', 'reply', 'note']);
+      expect(bySystem.data.map((m) => m.tag ?? null), 'whispers are marked').to.deep.equal([null, null, 'whisper']);
       const asAgent = await list({ conversation_id: cid }, bearer(await agentToken(world.hub.url, 'agent-ml-2')));
       expect(texts(asAgent.body)).to.deep.equal(['m1', 'reply', 'note']);
       const asVisitor = await list({ conversation_id: cid }, bearer(visitor.token));

@@ -8,6 +8,7 @@ import type { HistoryCache } from './history-cache.js';
 import type { ChatMessageStore, ChatViewer, OutboxStore, RealtimePort, SeqRange } from './ports.js';
 import { toSeedMessage, type SeedMessage } from './seed-view.js';
 import { toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
+import { messageEventPayload } from './webhook-payloads.js';
 import type { WebhookPort } from './webhook.ports.js';
 
 /** A messages.list page in the seed's shape (seed 002). */
@@ -89,7 +90,7 @@ export class MessagesApiService {
     // Agents' screens show the suggestions; customers never see them (messageUpdated goes to staff only).
     this.realtime.updated(wire);
     const conversation = await this.cache.get(updated.conversationId);
-    this.webhooks.emit('message.updated', messageEvent(wire, conversation ?? undefined));
+    this.webhooks.emit('message.updated', messageEventPayload(updated, conversation ?? undefined));
     return wire;
   }
 
@@ -108,14 +109,4 @@ export class MessagesApiService {
     if (principal.kind === 'agent') return { conversation, viewer: { id: principal.agentId, staff: true } };
     return { conversation, viewer: { id: principal.participantId, staff: false } };
   }
-}
-
-/** A message event's payload (seed 002's webhook sample): the seed view plus `delivery_state`. */
-export function messageEvent(message: WireMessage, conversation: Conversation | undefined): Record<string, unknown> {
-  const seed = toSeedMessage(message);
-  return {
-    conversation_id: message.conversationId,
-    channel_id: conversation ? (conversation.channelId ?? conversation.channel) : message.channel,
-    message: { ...seed, delivery_state: seed.state },
-  };
 }

@@ -11,13 +11,15 @@ export interface SeedMessage {
   source: string;
   metadata: Record<string, unknown>;
   sender: { id: string; name?: string };
+  /** Extension: set on whispers only (agents and the system see them; customers never do). */
+  tag?: 'whisper';
 }
 
 /** The seed's view of a stored message; the same message the socket API delivers. */
 export function toSeedMessage(message: WireMessage): SeedMessage {
   const content: SeedMessage['content'] = { text: message.text ?? '' };
   if (message.attachments && message.attachments.length > 0) content.attachments = message.attachments;
-  return {
+  const seed: SeedMessage = {
     id: message.id,
     conversation_id: message.conversationId,
     content,
@@ -28,6 +30,8 @@ export function toSeedMessage(message: WireMessage): SeedMessage {
     metadata: message.metadata,
     sender: { id: message.from.id, name: message.from.name },
   };
+  if (message.tag === 'whisper') seed.tag = 'whisper';
+  return seed;
 }
 
 /** An activity (joins, hand-offs, the end) as the chat plugin delivers it: not a message in the seed's sense. */

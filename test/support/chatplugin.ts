@@ -17,6 +17,7 @@ export interface SeedMessage {
   source: string;
   metadata: Record<string, unknown>;
   sender: { id: string; name?: string };
+  tag?: 'whisper';
 }
 
 export interface AuthenticateBody {

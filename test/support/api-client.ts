@@ -101,7 +101,7 @@ export class ApiClient {
   }
 }
 
-/** Operations of `documented` never called, and calls to operations not in it. */
+/** Operations of `documented` never called (with a 2xx answer, when `success`); calls to undocumented ones already threw. */
 export function coverageGaps(documented: string[], exchanges: Exchange[], options: { success?: boolean } = {}): { missing: string[] } {
   const called = new Set(exchanges.filter((e) => !options.success || (e.status >= 200 && e.status < 300)).map((e) => e.operation));
   return { missing: documented.filter((op) => !called.has(op)) };

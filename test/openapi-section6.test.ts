@@ -205,7 +205,7 @@ describe('new §6 endpoints', function () {
     expect((await api.post('/contacts.identify', { auth: systemToken, body: { channel_id: randomUUID(), email } })).status).to.equal(404);
   });
 
-  it('a chat plugin token is a customer credential: refused where customers are refused', async () => {
+  it('a chat plugin token is a customer credential: refused where customers are refused, good for its own transcript', async () => {
     const session = await authenticate();
     const message = await say(session.token, 'hi');
     const auth = chatPluginToken(session.token);
@@ -213,6 +213,11 @@ describe('new §6 endpoints', function () {
     expect((await api.get('/api/conversations', { auth })).status).to.equal(403);
     expect((await api.post('/messages.send', { auth, body: { conversation_id: session.conversation_id, message: { text: 'x' } } })).status).to.equal(403);
     expect((await api.post('/channels.connect', { auth, body: { source: 'chat_plugin', name: 'Mine' } })).status).to.equal(403);
+    // CONTRACT §1: chatplugin.authenticate issues a customer token, which opens its own conversation's transcript.
+    await endAsSystem(hub.url, session.conversation_id);
+    expect((await api.get('/api/customer/transcript/{id}/pdf', { auth, params: { id: session.conversation_id } })).status).to.equal(200);
+    const other = await authenticate();
+    expect((await api.get('/api/customer/transcript/{id}/pdf', { auth: chatPluginToken(other.token), params: { id: session.conversation_id } })).status).to.equal(403);
   });
 
   it('POST /chatplugin.authenticate is rate-limited per IP: 429 with Retry-After', async () => {

@@ -42,7 +42,13 @@ describe('HTTP API matches docs/openapi.yaml', function () {
       CONNECTOR_KEYS: `sms:${SMS_KEY}`,
       CHANNELS: JSON.stringify([{ id: CAMPAIGN_CHANNEL, source: 'sms', name: 'Promotions' }]),
     }));
-    limited = (await startHubWithRoutes((faultStore ?? store).uri('openapi_limited'), { RATE_LIMIT_INIT_PER_MINUTE: '1', RATE_LIMIT_TRANSCRIPTS_PER_MINUTE: '1' })).hub;
+    limited = (
+      await startHubWithRoutes((faultStore ?? store).uri('openapi_limited'), {
+        RATE_LIMIT_INIT_PER_MINUTE: '1',
+        RATE_LIMIT_TRANSCRIPTS_PER_MINUTE: '1',
+        CHANNELS: JSON.stringify([{ id: CAMPAIGN_CHANNEL, source: 'sms', name: 'Promotions' }]),
+      })
+    ).hub;
     api = new ApiClient(hub.url, contract, exchanges);
     limitedApi = new ApiClient(limited.url, contract, exchanges);
     sms = await rawConnector(hub.url, 'sms', SMS_KEY);
@@ -206,10 +212,10 @@ describe('HTTP API matches docs/openapi.yaml', function () {
     });
 
     it('email without SMTP_URL is 503; a second transcript within the minute is 429', async () => {
-      // The limited hub allows one init a minute: its conversation is the one opened above, or a fresh one.
-      const listed = await limitedApi.get<{ data: Array<{ id: string }> }>('/api/conversations', { auth: systemToken });
-      const id = listed.body.data[0]?.id;
-      if (!id) throw new Error('the limited hub has no conversation');
+      // The limited hub allows one init a minute: a campaign opens the conversation instead.
+      const campaign = { source_recipient_id: '+4915100000005', channel_id: CAMPAIGN_CHANNEL, message: { text: 'Your receipt' } };
+      const sent = await limitedApi.post<SeedMessage>('/messages.send', { auth: systemToken, body: campaign });
+      const id = sent.body.conversation_id;
       await endAsSystem(limited.url, id);
       expect((await limitedApi.get('/api/customer/transcript/{id}/email', { auth: systemToken, params: { id } })).status).to.equal(503);
       expect((await limitedApi.get('/api/customer/transcript/{id}/pdf', { auth: systemToken, params: { id } })).status).to.equal(429);

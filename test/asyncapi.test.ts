@@ -153,7 +153,7 @@ describe('Socket.IO API matches docs/asyncapi.yaml', function () {
   });
 
   /** The /ws.chatplugin namespace lands with the §6 endpoints; until then these fail. */
-  describe('new §6 endpoints', () => {
+  describe('§6: the /ws.chatplugin namespace', () => {
     const plugin = `/ws.chatplugin`;
 
     async function chatPluginSession(): Promise<{ token: string; conversation_id: string }> {

@@ -20,7 +20,7 @@ const SMS_CHANNEL = 'promo-sms';
  * CONTRACT.md §6 endpoints that are being implemented now: documented in docs/openapi.yaml and
  * checked here the same way as the others. Until they land these tests fail (404: no route).
  */
-describe('new §6 endpoints', function () {
+describe('§6 endpoints against docs/openapi.yaml', function () {
   this.timeout(30_000);
   const contract = new OpenApiContract();
   const exchanges: Exchange[] = [];

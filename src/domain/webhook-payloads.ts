@@ -18,7 +18,7 @@ export type ConversationEndedPayload = {
   ended_by: { id: string; name: string; role: Participant['role'] | null };
 };
 
-/** The §6 channel of a conversation when it has one (campaigns), else its channel name. */
+/** The §6 channel of a conversation when it has one (campaigns, the chat plugin), else its channel name. */
 function channelIdOf(conversation: Conversation | undefined, fallback: string): string {
   return conversation ? (conversation.channelId ?? conversation.channel) : fallback;
 }

@@ -200,7 +200,15 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     log.child({ module: 'messages-api' }),
   );
   deferredSends.start();
-  const registry = createMetrics({ writer, outbox, transcripts, routing, webhooks: webhookService, connectedSockets: () => io.engine.clientsCount });
+  const registry = createMetrics({
+    writer,
+    outbox,
+    transcripts,
+    routing,
+    webhooks: webhookService,
+    seedApi: { chatPlugin, contacts, deferredSends },
+    connectedSockets: () => io.engine.clientsCount,
+  });
 
   app = createHttpApp({
     conversations,

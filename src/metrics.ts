@@ -11,6 +11,12 @@ export interface MetricsSources {
   transcripts: TranscriptService;
   routing: RoutingService;
   connectedSockets: () => number;
+  /** §6: chat plugin, contacts, messages.send's deferred sends. */
+  seedApi: {
+    chatPlugin: { readonly stats: { opened: number; resumed: number; revoked: number } };
+    contacts: { readonly stats: { created: number; found: number; conflicts: number } };
+    deferredSends: { readonly stats: { deferred: number; sent: number; failed: number } };
+  };
   /** Undefined when webhooks are off (WEBHOOK_URL unset): the metrics then stay at zero. */
   webhooks: { readonly stats: WebhookStats; readonly pending: number } | undefined;
 }
@@ -181,5 +187,32 @@ export function createMetrics(sources: MetricsSources): Registry {
       this.set(sources.webhooks?.pending ?? 0);
     },
   });
+  labelledCounter(registry, 'hub_chatplugin_conversations_total', 'chatplugin.authenticate: conversations opened for a channel_id, and resumed with a resume token', 'via', () => ({
+    new: sources.seedApi.chatPlugin.stats.opened,
+    resume: sources.seedApi.chatPlugin.stats.resumed,
+  }));
+  labelledCounter(registry, 'hub_chatplugin_revocations_total', 'Conversations whose resume tokens were revoked', undefined, () => ({ '': sources.seedApi.chatPlugin.stats.revoked }));
+  labelledCounter(registry, 'hub_contacts_identified_total', 'contacts.identify outcomes: a contact created, found, or a conflict (409)', 'outcome', () => {
+    const { created, found, conflicts } = sources.seedApi.contacts.stats;
+    return { created, found, conflict: conflicts };
+  });
+  labelledCounter(registry, 'hub_deferred_sends_total', 'messages.send answered 202: deferred, later sent to its conversation, or failed', 'outcome', () => ({ ...sources.seedApi.deferredSends.stats }));
   return registry;
+}
+
+/** A counter read from the hub's own stats at scrape time: one series per key (label `label`), or one unlabelled. */
+function labelledCounter(registry: Registry, name: string, help: string, label: string | undefined, read: () => Record<string, number>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: label ? [label] : [],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, value] of Object.entries(read())) {
+        if (label) this.inc({ [label]: key }, value);
+        else this.inc(value);
+      }
+    },
+  });
 }

@@ -204,6 +204,9 @@ describe('Chat plugin (§6, seeds 000/001)', function () {
       expect((await authenticate(world.hub.url, { resume_token: fresh.body.resume_token })).status).to.equal(401);
       expect((await postJson(`${world.hub.url}/chatplugin.revokeResumeToken`, { conversation_id: '6f1c2d4e-1111-4222-8333-444455556666' }, system)).status).to.equal(404);
       expect((await postJson(`${world.hub.url}/chatplugin.revokeResumeToken`, {})).status).to.equal(401);
+      const metrics = await (await fetch(`${world.hub.url}/metrics`)).text();
+      expect(metrics).to.match(/^hub_chatplugin_revocations_total [2-9]\d*$/m);
+      expect(metrics).to.match(/^hub_chatplugin_conversations_total\{via="resume"\} [1-9]\d*$/m);
     });
   });
 

@@ -77,6 +77,10 @@ describe('contacts.identify (§6, seed 004)', function () {
     // Nothing changed.
     const stillA = await identify({ email: a.body.contact.email });
     expect(stillA.body.contact).to.deep.include({ id: a.body.contact.id, external_id: a.body.contact.external_id });
+    const metrics = await (await fetch(`${world.hub.url}/metrics`)).text();
+    const conflicts = Number(/^hub_contacts_identified_total\{outcome="conflict"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(conflicts, 'conflicts are counted').to.be.at.least(2);
+    expect(metrics).to.match(/^hub_contacts_identified_total\{outcome="created"\} [1-9]\d*$/m);
   });
 
   it('opens a new conversation once the last one ended, and lists both, newest first', async () => {

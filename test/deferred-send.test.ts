@@ -51,5 +51,8 @@ describe('messages.send 202: a conversation not known yet (seed 002)', function 
     expect(listed.find((m) => m.content.text === 'early bird')?.id).to.equal(res.messageId);
     const left = await hub.db.connection.collection('deferred_sends').countDocuments({});
     expect(left, 'the deferred send is done').to.equal(0);
+    const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+    expect(metrics).to.match(/^hub_deferred_sends_total\{outcome="deferred"\} 1$/m);
+    expect(metrics).to.match(/^hub_deferred_sends_total\{outcome="sent"\} 1$/m);
   });
 });

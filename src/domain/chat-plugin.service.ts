@@ -40,6 +40,9 @@ export interface Visitor {
  * back to it with a long-lived resume token, and write with a short-lived chat plugin token.
  */
 export class ChatPluginService {
+  /** Conversations opened (channel_id) and resumed (resume_token) by chatplugin.authenticate, and revocations. */
+  readonly stats = { opened: 0, resumed: 0, revoked: 0 };
+
   constructor(
     private readonly channels: ChannelDirectory,
     private readonly visitors: VisitorConversations,
@@ -59,6 +62,7 @@ export class ChatPluginService {
     if (request.channel_id !== undefined) {
       const channel = await this.chatPluginChannel(request.channel_id);
       const conversation = await this.visitors.open(channel, {});
+      this.stats.opened += 1;
       return { token: this.tokenFor(conversation), conversation, messages: [] };
     }
     const grant = this.tokens.verifyResumeToken(request.resume_token ?? '');
@@ -70,6 +74,7 @@ export class ChatPluginService {
     if ((conversation.resumeEpoch ?? 0) !== grant.epoch) throw new HubError('UNAUTHORIZED', 'resume token revoked');
     this.cache.put(conversation);
     const messages = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
+    this.stats.resumed += 1;
     this.log.info({ conversationId: conversation.id, channelId: grant.channelId }, 'chat plugin conversation resumed');
     return { token: this.tokenFor(conversation), conversation, messages };
   }
@@ -126,6 +131,7 @@ export class ChatPluginService {
     if (!revoked) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);
     this.cache.put(revoked);
     this.sessions.revoked(conversationId);
+    this.stats.revoked += 1;
     this.log.info({ conversationId }, 'resume tokens revoked');
     return revoked;
   }

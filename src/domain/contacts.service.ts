@@ -69,6 +69,9 @@ export function normalizeIdentifiers(request: ContactsIdentifyRequest): ContactI
  * phone number; identifiers owned by different contacts are a conflict, never a silent merge.
  */
 export class ContactsService {
+  /** identify outcomes: a new contact, a known one, a 409. */
+  readonly stats = { created: 0, found: 0, conflicts: 0 };
+
   constructor(
     private readonly contacts: ContactStore,
     private readonly channels: ChannelDirectory,
@@ -88,14 +91,23 @@ export class ContactsService {
       ]);
     }
     const ids = normalizeIdentifiers(request);
-    const contact = await this.findOrCreate(ids, request.metadata);
+    let found: { contact: ContactRecord; created: boolean };
+    try {
+      found = await this.findOrCreate(ids, request.metadata);
+    } catch (err) {
+      if (err instanceof HubError && err.code === 'CONFLICT') this.stats.conflicts += 1;
+      throw err;
+    }
+    const { contact } = found;
+    if (found.created) this.stats.created += 1;
+    else this.stats.found += 1;
     await this.visitors.forContact(channel, contact);
     const conversations = await this.conversations.byContact(contact.id, MAX_LISTED);
     return { contact: toView(contact), conversations: await Promise.all(conversations.map((c) => this.conversationView(c))) };
   }
 
   /** One retry covers a concurrent identify that took an identifier between our read and our write. */
-  private async findOrCreate(ids: ContactIdentifiers, metadata: Record<string, unknown> | undefined): Promise<ContactRecord> {
+  private async findOrCreate(ids: ContactIdentifiers, metadata: Record<string, unknown> | undefined): Promise<{ contact: ContactRecord; created: boolean }> {
     for (let attempt = 0; ; attempt += 1) {
       const result = await this.tryFindOrCreate(ids, metadata);
       if (result !== 'duplicate') return result;
@@ -103,7 +115,7 @@ export class ContactsService {
     }
   }
 
-  private async tryFindOrCreate(ids: ContactIdentifiers, metadata: Record<string, unknown> | undefined): Promise<ContactRecord | 'duplicate'> {
+  private async tryFindOrCreate(ids: ContactIdentifiers, metadata: Record<string, unknown> | undefined): Promise<{ contact: ContactRecord; created: boolean } | 'duplicate'> {
     const owners = await this.contacts.owners(ids);
     const ownerOf = (key: keyof ContactIdentifiers): ContactRecord | undefined => (ids[key] ? owners.find((o) => o[key] === ids[key]) : undefined);
     // In precedence order: the first identifier with an owner decides who this is.
@@ -125,8 +137,9 @@ export class ContactsService {
         createdAt: now,
         updatedAt: now,
       });
-      if (created !== 'duplicate') this.log.info({ contactId: created.id }, 'contact created');
-      return created;
+      if (created === 'duplicate') return created;
+      this.log.info({ contactId: created.id }, 'contact created');
+      return { contact: created, created: true };
     }
     // A contact keeps its external id: another one means another person, whatever the e-mail says.
     if (ids.externalId && owner.externalId && owner.externalId !== ids.externalId) {
@@ -141,10 +154,11 @@ export class ContactsService {
       phoneNumber: ids.phoneNumber && ids.phoneNumber !== owner.phoneNumber ? ids.phoneNumber : undefined,
       metadata: metadata ? { ...owner.metadata, ...metadata } : undefined,
     };
-    if (!change.externalId && !change.email && !change.phoneNumber && !change.metadata) return owner;
+    if (!change.externalId && !change.email && !change.phoneNumber && !change.metadata) return { contact: owner, created: false };
     const updated = await this.contacts.update(owner.id, change);
-    if (updated === null) return 'duplicate';
-    return updated;
+    // Gone, or an identifier taken meanwhile: look again from the top.
+    if (updated === null || updated === 'duplicate') return 'duplicate';
+    return { contact: updated, created: false };
   }
 
   private async conversationView(c: Conversation): Promise<ContactConversationView> {

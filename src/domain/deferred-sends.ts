@@ -24,6 +24,8 @@ export class DeferredSends {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private closed = false;
+  /** Sends answered 202, later sent to their conversation, and given up. */
+  readonly stats = { deferred: 0, sent: 0, failed: 0 };
 
   constructor(
     private readonly store: DeferredSendStore,
@@ -58,6 +60,7 @@ export class DeferredSends {
       giveUpAt: new Date(now.getTime() + this.options.graceMs),
     };
     await this.store.add(send);
+    this.stats.deferred += 1;
     this.log.info({ messageId: send.id, conversationId }, 'messages.send deferred: conversation not known yet');
     return { status: 'deferred', messageId: send.id };
   }
@@ -85,6 +88,7 @@ export class DeferredSends {
       if (conversation) {
         try {
           await this.connectors.sendTo(send.conversationId, send.message, send.idempotencyKey ?? `deferred:${send.id}`, send.id);
+          this.stats.sent += 1;
           this.log.info({ messageId: send.id, conversationId: send.conversationId }, 'deferred send delivered to its conversation');
         } catch (err) {
           this.fail(send, toHubError(err).message);
@@ -98,6 +102,7 @@ export class DeferredSends {
 
   /** Reports a failed deferred send the way seed 002 describes: a message.updated webhook with the error. */
   private fail(send: DeferredSend, error: string): void {
+    this.stats.failed += 1;
     this.log.warn({ messageId: send.id, conversationId: send.conversationId, error }, 'deferred send failed');
     this.webhooks.emit('message.updated', {
       conversation_id: send.conversationId,

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import type { Socket } from 'socket.io-client';
 import { authenticate, bearer, chatPluginChannel, chatPluginWorld, newVisitor, pluginSend, pluginSocket, resumeTokenOf, type SeedMessage, system } from './support/chatplugin.js';
-import { agentToken, closeAllSockets, connectRefused, emitAck, joinedAgent, nextEvent, postJson, sleep } from './support/clients.js';
+import { agentToken, closeAllSockets, connectRefused, emitAck, joinedAgent, nextEvent, postJson } from './support/clients.js';
 import { HUB_SECRET, startHub, type RunningHub } from './support/hub.js';
 import { until } from './support/routing.js';
 
@@ -100,7 +100,8 @@ describe('Chat plugin (§6, seeds 000/001)', function () {
       const arrived = nextEvent<{ text: string; from: { role: string } }>(agent, 'messageArrived', (m) => m.text === 'second');
       await pluginSend(world.hub.url, visitor.token, 'second');
       expect((await arrived).from.role).to.equal('customer');
-      await sleep(100);
+      // Delivery follows seq: once 'second' is here, the earlier whisper would have been too.
+      await until(() => messages.some((m) => m.message.content.text === 'second'), 'the visitor’s second message on the socket');
       expect(messages.map((m) => m.message.content.text)).to.not.include('internal note');
       socket.close();
     });
@@ -239,10 +240,12 @@ describe('Chat plugin (§6, seeds 000/001)', function () {
     let first: RunningHub | undefined = await startHub(uri);
     let resume: string;
     let cid: string;
+    let oldToken: string;
     try {
       const channel = await chatPluginChannel(first.url);
       const visitor = await newVisitor(first.url, channel);
       cid = visitor.conversation_id;
+      oldToken = visitor.token;
       await pluginSend(first.url, visitor.token, 'before the restart');
       resume = await resumeTokenOf(first.url, visitor.token);
     } finally {
@@ -255,12 +258,15 @@ describe('Chat plugin (§6, seeds 000/001)', function () {
       expect(back.status, JSON.stringify(back.body)).to.equal(200);
       expect(back.body.conversation_id).to.equal(cid);
       expect(back.body.messages.map((m) => m.content.text)).to.deep.equal(['before the restart']);
-      const got = new Promise<{ message: SeedMessage }>((resolve) => {
-        void pluginSocket(second.url, back.body.token, (s) => s.on('message', resolve));
-      });
-      await sleep(50);
+      let resolveGot: (m: { message: SeedMessage }) => void = () => undefined;
+      const got = new Promise<{ message: SeedMessage }>((resolve) => (resolveGot = resolve));
+      await pluginSocket(second.url, back.body.token, (s) => s.on('message', resolveGot));
       expect((await pluginSend(second.url, back.body.token, 'after the restart')).status).to.equal(200);
       expect((await got).message.content.text).to.equal('after the restart');
+      // Tokens are not kept in memory: one issued before the restart still works until it expires.
+      const old = await pluginSend(second.url, oldToken, 'with the token from before');
+      expect(old.status, JSON.stringify(old.body)).to.equal(200);
+      expect(old.body.conversation_id).to.equal(cid);
     } finally {
       closeAllSockets();
       await second.close();

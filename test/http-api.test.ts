@@ -174,6 +174,14 @@ describe('HTTP API: init, agent tokens, operations', function () {
         const ok = await fetch(`${allowedHub.url}/api/customer/init`, { method: 'OPTIONS', headers: { origin: 'https://shop.example' } });
         expect(ok.status).to.equal(204);
         expect(ok.headers.get('access-control-allow-origin')).to.equal('https://shop.example');
+        // A widget's chatplugin.send carries its token and, for safe retries, an Idempotency-Key.
+        const send = await fetch(`${allowedHub.url}/chatplugin.send`, {
+          method: 'OPTIONS',
+          headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key' },
+        });
+        expect(send.status).to.equal(204);
+        const allowedHeaders = (send.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/,\s*/);
+        expect(allowedHeaders).to.include.members(['authorization', 'content-type', 'idempotency-key']);
       } finally {
         await allowedHub.close();
       }

@@ -66,7 +66,8 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (origin && deps.origins.allows(origin)) {
       res.set('Access-Control-Allow-Origin', origin);
       res.set('Vary', 'Origin');
-      res.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      // Idempotency-Key too: chatplugin.send takes it, and browsers are its callers.
+      res.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, Idempotency-Key');
       res.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
     }
     if (req.method === 'OPTIONS') {

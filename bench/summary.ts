@@ -6,6 +6,8 @@ import type { ConnectorResult, ConnectorRunResult } from './connector-runner.js'
 import type { ProcMemory } from './proc-probe.js';
 import type { RoutingResult } from './routing-runner.js';
 import { routingSection, routingSummaryRows } from './routing-summary.js';
+import type { SeedApiResult } from './seed-api-case.js';
+import { seedApiSection, seedApiSummaryRows } from './seed-api-summary.js';
 import { fmt, formatTable, kib, mib } from './stats.js';
 import type { StoreRateResult } from './store-rate.js';
 import type { TranscriptResult } from './transcript-runner.js';
@@ -37,6 +39,8 @@ export interface BenchReport {
   transcripts?: TranscriptResult | undefined;
   /** The routing case (undefined when skipped or failed before any run finished). */
   routing?: RoutingResult | undefined;
+  /** The seed API case (undefined when skipped). */
+  seedApi?: SeedApiResult | undefined;
 }
 
 const phase = (results: readonly PhaseResult[], key: string): PhaseResult | undefined => results.find((r) => r.spec.key === key);
@@ -207,6 +211,7 @@ export function printReport(report: BenchReport): void {
   out.push(...connectorSection(report.connector));
   out.push(...transcriptSection(report.transcripts));
   out.push(...routingSection(report.routing));
+  out.push(...seedApiSection(report.seedApi));
 
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);
@@ -280,6 +285,7 @@ export function printReport(report: BenchReport): void {
   );
   rows.push(...transcriptSummaryRows(report.transcripts));
   rows.push(...routingSummaryRows(report.routing));
+  rows.push(...seedApiSummaryRows(report.seedApi));
   out.push('', '=== Summary against targets ===', formatTable(['target', 'figure', 'goal', 'status'], rows));
 
   const errors = [...report.hubLoad, ...report.bareLoad].reduce((n, r) => n + r.ackFailed + r.ackTimedOut + r.missing, 0);

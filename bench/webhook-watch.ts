@@ -40,8 +40,8 @@ export class WebhookWatch {
   readonly expected = new Set<string>();
   /** Highest hub_webhook_outbox_pending seen by the progress loop. */
   outboxPeak: number | undefined;
-  private running = false;
-  private loop: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private tick: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly label: string,
@@ -59,22 +59,17 @@ export class WebhookWatch {
     return this.sink.arrivedOf(this.expected);
   }
 
-  /** Starts the progress lines (until stop()). */
+  /** Starts the progress lines (until close()). */
   start(): void {
-    this.running = true;
-    this.loop = (async () => {
-      while (this.running) {
-        await sleep(PROGRESS_MS);
-        if (!this.running) break;
-        const pending = await outboxPending(this.hub);
-        if (pending !== undefined) this.outboxPeak = Math.max(this.outboxPeak ?? 0, pending);
-        progress(`${this.label}: ${fmt(this.sent)}/${fmt(this.total)} sent, ${fmt(this.expected.size)} accepted, ${fmt(this.arrived)} webhooks arrived; hub outbox holds ${fmt(pending)}`);
-      }
-    })();
+    this.timer = setInterval(() => {
+      this.tick = this.tick.then(() => this.report());
+    }, PROGRESS_MS);
   }
 
-  stop(): void {
-    this.running = false;
+  private async report(): Promise<void> {
+    const pending = await outboxPending(this.hub);
+    if (pending !== undefined) this.outboxPeak = Math.max(this.outboxPeak ?? 0, pending);
+    progress(`${this.label}: ${fmt(this.sent)}/${fmt(this.total)} sent, ${fmt(this.expected.size)} accepted, ${fmt(this.arrived)} webhooks arrived; hub outbox holds ${fmt(pending)}`);
   }
 
   /** Waits until every expected message.created arrived; a note when it stopped short (stall or deadline, performance.now() ms). */
@@ -95,9 +90,9 @@ export class WebhookWatch {
     return '';
   }
 
-  /** Stops the progress lines and waits for the loop to end. */
+  /** Stops the progress lines (a read of /metrics under way is awaited). */
   async close(): Promise<void> {
-    this.stop();
-    await this.loop;
+    clearInterval(this.timer);
+    await this.tick;
   }
 }

@@ -57,6 +57,11 @@ export class WebhookService implements WebhookPort {
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
   private pollTimer: NodeJS.Timeout | undefined;
   private scanning = false;
+  /**
+   * Ids whose attempt ended while an outbox read was under way: the read may still list them as
+   * due (it can predate their claim), and queueing them again costs a claim that finds nothing.
+   */
+  private readonly endedDuringScan = new Set<string>();
   /** The last read returned only due events: more may wait behind them. */
   private scanAgain = false;
   private storeFailing = false;
@@ -127,6 +132,7 @@ export class WebhookService implements WebhookPort {
         .catch((err: unknown) => this.log.error({ err, eventId: id }, 'webhook attempt failed unexpectedly'))
         .finally(() => {
           this.inFlight.delete(id);
+          if (this.scanning) this.endedDuringScan.add(id);
           this.pump();
         });
       this.inFlight.set(id, run);
@@ -197,6 +203,7 @@ export class WebhookService implements WebhookPort {
   private scan(): void {
     if (this.closed || this.scanning) return;
     this.scanning = true;
+    this.endedDuringScan.clear();
     const limit = this.options.concurrency * 4;
     this.store
       .pending(limit)
@@ -209,7 +216,7 @@ export class WebhookService implements WebhookPort {
           for (const row of rows) {
             const at = row.nextAt.getTime();
             // Attempts and retries of this process are timed here already; the read is for the others'.
-            const ours = this.inFlight.has(row.id) || this.retryTimers.has(row.id) || this.due.has(row.id);
+            const ours = this.inFlight.has(row.id) || this.retryTimers.has(row.id) || this.due.has(row.id) || this.endedDuringScan.has(row.id);
             if (at <= now) {
               dueRows += 1;
               if (!ours) this.due.add(row.id);
@@ -227,6 +234,7 @@ export class WebhookService implements WebhookPort {
       )
       .finally(() => {
         this.scanning = false;
+        this.endedDuringScan.clear();
         this.pump();
       });
   }

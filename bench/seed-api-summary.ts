@@ -19,6 +19,7 @@ function phaseRow(p: WebhookPhaseResult): string[] {
     fmt(p.eventsPerSec),
     fmt(p.deliverSeconds, 1),
     fmt(p.drainSeconds, 1),
+    p.drainSeconds > 0.5 ? fmt(p.drainPerSec) : 'n/a',
     fmt(p.outboxPeak),
     `${fmt(s.requests - s.invalidSignatures)}/${fmt(s.requests)}`,
     `${s.duplicateEventIds}/${s.duplicateMessages}`,
@@ -36,11 +37,11 @@ function webhookLines(t: SeedApiResult): string[] {
   if (!w) return ['webhooks: not run'];
   const out = [
     formatTable(
-      ['webhook run', 'accepted', 'send/s', 'send p50/p99/max ms', 'webhooks', 'sent_at→webhook p50/p99/max ms', 'events/s', 'all in s', 'drain s', 'outbox peak', 'signed ok', 'dup ids/msgs', 'CPU% hub/store/client'],
+      ['webhook run', 'accepted', 'send/s', 'send p50/p99/max ms', 'webhooks', 'sent_at→webhook p50/p99/max ms', 'events/s', 'all in s', 'drain s', 'drain events/s', 'outbox peak', 'signed ok', 'dup ids/msgs', 'CPU% hub/store/client'],
       w.phases.map(phaseRow),
     ),
     `(${w.visitors} chat plugin visitors, authenticated in ${fmt(w.setupSeconds, 1)} s; warm-up: each sent one message first, ${w.warmup.arrived}/${w.warmup.sent} webhooks in ${fmt(w.warmup.seconds, 1)} s. ` +
-      `send = POST /chatplugin.send; events/s = webhooks / (first send → last webhook) = "all in s"; drain s = last send answered → last webhook; ` +
+      `send = POST /chatplugin.send; events/s = webhooks / (first send → last webhook) = "all in s"; drain s = last send answered → last webhook, drain events/s = the webhooks of that time per second (the backlog alone); ` +
       `outbox peak = highest hub_webhook_outbox_pending sampled every 2 s; signed ok = requests whose X-Hub-Signature-256 verified / all requests; ` +
       `dup = repeated event ids / messages with a second message.created; burst: ${BURST_LANES} sends in flight)`,
     `hub_webhook_events_total at the end: ${Object.entries(w.hubOutcomes).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'n/a'}; message.created for messages the bench never sent: ${w.strangers}`,
@@ -128,7 +129,7 @@ export function seedApiSummaryRows(t: SeedApiResult | undefined): string[][] {
     const figure =
       p.kind === 'steady'
         ? `${fmt(p.arrived)}/${fmt(p.accepted)} message.created, sent_at → webhook p50 ${fmt(p.lag.p50)} / p99 ${fmt(p.lag.p99)} ms, drained ${fmt(p.drainSeconds, 1)} s after the last send`
-        : `${fmt(p.arrived)}/${fmt(p.accepted)} webhooks ${fmt(p.deliverSeconds, 1)} s after the first send, ${fmt(p.eventsPerSec)} events/s`;
+        : `${fmt(p.arrived)}/${fmt(p.accepted)} webhooks ${fmt(p.deliverSeconds, 1)} s after the first send, ${fmt(p.eventsPerSec)} events/s (backlog alone ${fmt(p.drainPerSec)}/s)`;
     rows.push([`seed API webhooks, ${p.label}`, figure, 'no goal', hooksStatus]);
   }
   const r = t.roundTrip;

@@ -34,6 +34,8 @@ export interface WebhookPhaseResult {
   drainSeconds: number;
   /** arrived / deliverSeconds. */
   eventsPerSec: number;
+  /** Webhooks that came after the last send was answered, per second of drainSeconds: the rate of the backlog alone. */
+  drainPerSec: number;
   /** Webhooks of the phase per second, from its first send. */
   perSecond: number[];
   /** Highest hub_webhook_outbox_pending sampled (events the hub holds: unstored, due, in flight). */
@@ -184,6 +186,7 @@ async function runPhase(
     deliverSeconds,
     drainSeconds: receipts.length > 0 ? Math.max(0, lastWebhook - lastAnswer) / 1000 : Number.NaN,
     eventsPerSec: receipts.length / deliverSeconds,
+    drainPerSec: receipts.filter((r) => r.at > lastAnswer).length / Math.max(0, (lastWebhook - lastAnswer) / 1000),
     perSecond,
     outboxPeak: watch.outboxPeak,
     sink: countsSince(before, sink.snapshot()),
@@ -194,7 +197,7 @@ async function runPhase(
   };
   progress(
     `seed API webhooks ${label}: ${fmt(result.arrived)}/${fmt(result.accepted)} webhooks in ${fmt(deliverSeconds, 1)} s (${fmt(result.eventsPerSec)} events/s), ` +
-      `drain ${fmt(result.drainSeconds, 1)} s after the last send; send p50/p99 ${fmt(result.sendLatency.p50, 1)}/${fmt(result.sendLatency.p99, 1)} ms; ` +
+      `drain ${fmt(result.drainSeconds, 1)} s after the last send (${fmt(result.drainPerSec)} events/s); send p50/p99 ${fmt(result.sendLatency.p50, 1)}/${fmt(result.sendLatency.p99, 1)} ms; ` +
       `sent_at → webhook p50/p99/max ${fmt(result.lag.p50)}/${fmt(result.lag.p99)}/${fmt(result.lag.max)} ms; CPU hub/store ${fmt(result.hubCpuPercent)}/${fmt(result.storeCpuPercent)}%` +
       (stalled ? `; STALLED: ${stalled}` : ''),
   );

@@ -148,9 +148,11 @@ export class ChatPluginService {
       metadata: request.message.metadata,
       clientMessageId: idempotencyKey,
     });
-    // The visitor wrote: the conversation now waits for an agent (once; a no-op after that).
+    // The visitor wrote: the conversation now waits for an agent (once; a no-op after that). The
+    // answer does not wait for the queue: the message is stored, and a queueing that fails is
+    // tried again by the visitor's next message (queuedAt is still unset then).
     if (conversation.status === 'queued' && !conversation.queuedAt) {
-      await this.routing.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
+      this.routing.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
     }
     return message;
   }

@@ -49,6 +49,10 @@ export class RoutingService {
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
   private sweeping = false;
+  /** Set by the first sweep that reached the database: failures before it are the hub starting up. */
+  private reachedStore = false;
+  /** Enqueues under way, by conversation: concurrent first messages share one. */
+  private readonly enqueuing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly conversations: ConversationStore,
@@ -147,8 +151,17 @@ export class RoutingService {
   /** Puts a conversation opened without waiting (a campaign's) in the queue, once its customer writes. */
   async enqueue(conversation: Conversation): Promise<void> {
     if (conversation.status !== 'queued' || conversation.queuedAt || conversation.agent) return;
-    const queued = await this.conversations.enqueue(conversation.id, new Date());
-    const current = queued ?? (await this.conversations.findById(conversation.id));
+    let pending = this.enqueuing.get(conversation.id);
+    if (!pending) {
+      pending = this.enqueueOnce(conversation.id).finally(() => this.enqueuing.delete(conversation.id));
+      this.enqueuing.set(conversation.id, pending);
+    }
+    return pending;
+  }
+
+  private async enqueueOnce(id: string): Promise<void> {
+    const queued = await this.conversations.enqueue(id, new Date());
+    const current = queued ?? (await this.conversations.findById(id));
     if (current) this.cache.put(current);
     if (queued) await this.opened(queued);
   }
@@ -167,7 +180,10 @@ export class RoutingService {
 
   /** A routing step failed: the sweep tries again (nothing to report once the hub is closing). */
   private failed(err: unknown, context: Record<string, unknown>): void {
-    if (!this.closed) this.log.warn({ ...context, err: (err as Error).message }, 'routing failed; the sweep retries');
+    if (this.closed) return;
+    // Before the database first answered (the hub listens while it connects), this is expected.
+    const level = this.reachedStore ? 'warn' : 'debug';
+    this.log[level]({ ...context, err: (err as Error).message }, 'routing failed; the sweep retries');
   }
 
   /** One pass at a time per process; a request during a pass runs one more pass after it. */
@@ -346,6 +362,7 @@ export class RoutingService {
         }
       }
       await this.dispatch();
+      this.reachedStore = true;
     } catch (err) {
       this.failed(err, {});
     } finally {

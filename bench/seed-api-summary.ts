@@ -72,7 +72,7 @@ function apiLines(t: SeedApiResult): string[] {
     rows.push(
       ['POST /chatplugin.authenticate {channel_id}', fmt(r.authenticate.count), trio(r.authenticate, 1), 'a new conversation each'],
       ['connect /ws.chatplugin', fmt(r.connect.count), trio(r.connect, 1), 'websocket transport'],
-      ['POST /chatplugin.send (first message)', fmt(r.send.count), trio(r.send, 1), 'answer also waits for queueing the conversation'],
+      ['POST /chatplugin.send (first message)', fmt(r.send.count), trio(r.send, 1), 'the conversation is queued for routing meanwhile (not awaited)'],
       ['send → `message` on the visitor socket', fmt(r.roundTrip.count), trio(r.roundTrip, 1), `${r.completed}/${r.visitors} arrived, ${r.foreign} foreign`],
     );
   }

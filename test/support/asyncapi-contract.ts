@@ -4,6 +4,7 @@ import specs from '@asyncapi/specs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
+import { refPointer, resolveRef } from './json-pointer.js';
 
 /** docs/asyncapi.yaml, from dist/test/support/. */
 export const ASYNCAPI_PATH = fileURLToPath(new URL('../../../docs/asyncapi.yaml', import.meta.url));
@@ -164,10 +165,10 @@ export class AsyncApiContract {
 
   /** The pointer of the payload of the message a channel message ref ends at. */
   private payloadPointer(ref: Ref): string[] {
-    let pointer = this.pointer(ref.$ref);
+    let pointer = refPointer(ref.$ref);
     let node = this.resolve(ref.$ref);
     while (isRef(node)) {
-      pointer = this.pointer(node.$ref);
+      pointer = refPointer(node.$ref);
       node = this.resolve(node.$ref);
     }
     return [...pointer, 'payload'];
@@ -190,20 +191,7 @@ export class AsyncApiContract {
     return validate;
   }
 
-  private pointer(ref: string): string[] {
-    if (!ref.startsWith('#/')) throw new Error(`only local refs are supported, got ${ref}`);
-    return ref
-      .slice(2)
-      .split('/')
-      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  }
-
   private resolve(ref: string): unknown {
-    let node: unknown = this.doc;
-    for (const part of this.pointer(ref)) {
-      node = (node as Record<string, unknown> | undefined)?.[part];
-      if (node === undefined) throw new Error(`dangling $ref ${ref}`);
-    }
-    return node;
+    return resolveRef(this.doc, ref);
   }
 }

@@ -2,23 +2,13 @@ import type { Socket } from 'socket.io-client';
 import { closeAllSockets, connect, postJson, type JsonResponse } from './clients.js';
 import { startHub, SYSTEM_TOKEN, type RunningHub } from './hub.js';
 import { startTestStore, type TestStore } from './store.js';
+import type { SeedMessage } from '../../src/domain/seed-view.js';
 
 export const system = { authorization: `Bearer ${SYSTEM_TOKEN}` };
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
-/** The seed's message shape, as the chat plugin and messages API return it. */
-export interface SeedMessage {
-  id: string;
-  conversation_id: string;
-  content: { text: string; attachments?: unknown[] };
-  state: string;
-  from_contact: boolean;
-  sent_at: string;
-  source: string;
-  metadata: Record<string, unknown>;
-  sender: { id: string; name?: string };
-  tag?: 'whisper';
-}
+/** The seed's message shape, as the chat plugin and messages API return it (the hub's own type: the wire is checked against docs/openapi.yaml). */
+export type { SeedMessage };
 
 export interface AuthenticateBody {
   token: string;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
+import { refPointer, resolveRef } from './json-pointer.js';
 
 /** docs/openapi.yaml, from dist/test/support/. */
 export const OPENAPI_PATH = fileURLToPath(new URL('../../../docs/openapi.yaml', import.meta.url));
@@ -184,25 +185,12 @@ export class OpenApiContract {
   /** A response object and the pointer its content lives under, following one `$ref`. */
   private response(opPointer: string[], status: string, response: ResponseObject | undefined): { pointer: string[]; response: ResponseObject } {
     if (!response) throw new Error(`no response ${status}`);
-    if (response.$ref) return { pointer: this.refPointer(response.$ref), response: this.resolve(response.$ref) as ResponseObject };
+    if (response.$ref) return { pointer: refPointer(response.$ref), response: this.resolve(response.$ref) as ResponseObject };
     return { pointer: [...opPointer, 'responses', status], response };
   }
 
-  private refPointer(ref: string): string[] {
-    if (!ref.startsWith('#/')) throw new Error(`only local refs are supported, got ${ref}`);
-    return ref
-      .slice(2)
-      .split('/')
-      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  }
-
   private resolve(ref: string): unknown {
-    let node: unknown = this.doc;
-    for (const part of this.refPointer(ref)) {
-      node = (node as Record<string, unknown> | undefined)?.[part];
-      if (node === undefined) throw new Error(`dangling $ref ${ref}`);
-    }
-    return node;
+    return resolveRef(this.doc, ref);
   }
 
   private describe(validate: ValidateFunction): string[] {

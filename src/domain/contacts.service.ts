@@ -4,8 +4,8 @@ import { HubError, type FieldIssue } from '../contracts/errors.js';
 import type { ContactsIdentifyRequest } from '../contracts/seed-api.schemas.js';
 import type { ChannelDirectory, ChatPluginService } from './chat-plugin.service.js';
 import type { ChatMessageStore, ContactIdentifiers, ContactRecord, ContactStore, ConversationStore } from './ports.js';
-import { toSeedMessage, type SeedMessage } from './seed-view.js';
-import { toWireMessage, type Conversation } from './types.js';
+import { seedMessageOf, type SeedMessage } from './seed-view.js';
+import type { Conversation } from './types.js';
 import { CHAT_PLUGIN_SOURCE, type VisitorConversations } from './visitor-conversations.js';
 
 /** A contact on the wire (snake_case, like the seeds). */
@@ -169,7 +169,7 @@ export class ContactsService {
       channel: { id: c.channelId ?? c.channel, source: c.channel },
       status: c.status,
       resume_token: resumable ? this.chatPlugin.resumeTokenFor(c) : null,
-      last_message: last ? toSeedMessage(toWireMessage(last)) : null,
+      last_message: last ? seedMessageOf(last) : null,
     };
   }
 }

@@ -6,7 +6,7 @@ import type { ConversationCache } from './conversation-cache.js';
 import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import type { ChatMessageStore, ChatViewer, OutboxStore, RealtimePort, SeqRange } from './ports.js';
-import { toSeedMessage, type SeedMessage } from './seed-view.js';
+import { seedMessageOf, type SeedMessage } from './seed-view.js';
 import { toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
 import { messageEventPayload } from './webhook-payloads.js';
 import type { WebhookPort } from './webhook.ports.js';
@@ -73,7 +73,7 @@ export class MessagesApiService {
       next = encodeCursor('m', [conversation.id, 'a', last ? last.seq : range.beforeSeq - 1]);
     }
     return {
-      data: page.map((m) => toSeedMessage(toWireMessage(m))),
+      data: page.map(seedMessageOf),
       pagination_data: { previous_cursor: previous, next_cursor: next, total },
     };
   }

@@ -1,4 +1,4 @@
-import type { WireMessage } from './types.js';
+import { toWireMessage, type StoredMessage, type WireMessage } from './types.js';
 
 /** A message in the shape of the seeds' messages API (seed 002): snake_case, lower-case state. */
 export interface SeedMessage {
@@ -32,6 +32,11 @@ export function toSeedMessage(message: WireMessage): SeedMessage {
   };
   if (message.tag === 'whisper') seed.tag = 'whisper';
   return seed;
+}
+
+/** The seed's view of a message as stored (history, pages, webhooks). */
+export function seedMessageOf(stored: StoredMessage): SeedMessage {
+  return toSeedMessage(toWireMessage(stored));
 }
 
 /** An activity (joins, hand-offs, the end) as the chat plugin delivers it: not a message in the seed's sense. */

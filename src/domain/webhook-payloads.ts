@@ -1,6 +1,6 @@
 import type { Participant } from '../contracts/schemas.js';
-import { toSeedMessage, type SeedMessage } from './seed-view.js';
-import { toWireMessage, type Conversation, type StoredMessage } from './types.js';
+import { seedMessageOf, type SeedMessage } from './seed-view.js';
+import type { Conversation, StoredMessage } from './types.js';
 import type { WebhookEventType, WebhookPort } from './webhook.ports.js';
 
 /** The payload of message.created and message.updated (seed 002's "Sample message webhook update"). */
@@ -25,7 +25,7 @@ function channelIdOf(conversation: Conversation | undefined, fallback: string): 
 
 /** The payload of a message event; without the conversation, channel_id falls back to the message's channel. */
 export function messageEventPayload(message: StoredMessage, conversation: Conversation | undefined): MessageEventPayload {
-  const seed = toSeedMessage(toWireMessage(message));
+  const seed = seedMessageOf(message);
   return {
     conversation_id: message.conversationId,
     channel_id: channelIdOf(conversation, message.channel),

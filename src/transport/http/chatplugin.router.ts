@@ -4,8 +4,7 @@ import { bearerToken, type Principal, type TokenService } from '../../auth/token
 import { parseOrThrow } from '../../contracts/schemas.js';
 import { chatPluginAuthenticateSchema, chatPluginResumeTokenSchema, chatPluginRevokeSchema, chatPluginSendSchema } from '../../contracts/seed-api.schemas.js';
 import type { ChatPluginService } from '../../domain/chat-plugin.service.js';
-import { toSeedMessage } from '../../domain/seed-view.js';
-import { toWireMessage } from '../../domain/types.js';
+import { seedMessageOf, toSeedMessage } from '../../domain/seed-view.js';
 import { principalOf } from './auth.middleware.js';
 import { idempotencyKey } from './idempotency.js';
 import { consumeOrRefuse } from './rate-limit.js';
@@ -29,7 +28,7 @@ export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenSer
     const { token, conversation, messages } = await chatPlugin.authenticate(input);
     res.json({
       token,
-      messages: messages.map((m) => toSeedMessage(toWireMessage(m))),
+      messages: messages.map(seedMessageOf),
       conversation_id: conversation.id,
       channel_id: conversation.channelId,
       status: conversation.status,

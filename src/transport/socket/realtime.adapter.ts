@@ -3,6 +3,7 @@ import type { WireMessage } from '../../domain/types.js';
 import type { HubServer } from './socket.gateway.js';
 import { rooms } from './rooms.js';
 import { toSeedActivity, toSeedMessage } from '../../domain/seed-view.js';
+import { CHAT_PLUGIN_SOURCE } from '../../domain/visitor-conversations.js';
 import { chatPluginNamespace, type ChatPluginNamespace } from './chatplugin.namespace.js';
 
 /** The domain's outbound port over Socket.IO rooms, so it also works across processes with an adapter. */
@@ -20,8 +21,9 @@ export class SocketRealtime implements RealtimePort {
     if (message.tag === 'whisper') op = op.except(rooms.nonStaff(cid));
     if (exceptSocketId) op = op.except(exceptSocketId);
     op.emit('messageArrived', message);
-    // Chat plugin visitors (/ws.chatplugin) are customers: never a whisper.
-    if (message.tag === 'whisper') return;
+    // Only chat plugin conversations have visitors on /ws.chatplugin, and they are customers:
+    // never a whisper. Other messages skip the seed view's cost.
+    if (message.channel !== CHAT_PLUGIN_SOURCE || message.tag === 'whisper') return;
     const visitors = this.plugin.to(targets);
     if (message.type === 'ChatMessage') visitors.emit('message', { message: toSeedMessage(message) });
     else visitors.emit('activity', { activity: toSeedActivity(message) });

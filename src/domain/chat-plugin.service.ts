@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Principal, TokenService } from '../auth/token.service.js';
+import type { Principal, ResumeGrant, TokenService } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
 import type { ChatPluginAuthenticateRequest, ChatPluginSendRequest } from '../contracts/seed-api.schemas.js';
 import type { Participant } from '../contracts/schemas.js';
@@ -66,11 +66,7 @@ export class ChatPluginService {
       return { token: this.tokenFor(conversation), conversation, messages: [] };
     }
     const grant = this.tokens.verifyResumeToken(request.resume_token ?? '');
-    // Read from the database, not the cache: a revocation by another process must count at once.
-    const conversation = await this.store.findById(grant.conversationId);
-    if (!conversation || conversation.channelId !== grant.channelId || conversation.customer.id !== grant.participantId) {
-      throw new HubError('UNAUTHORIZED', 'the resume token names no conversation of this hub');
-    }
+    const conversation = await this.granted(grant);
     if ((conversation.resumeEpoch ?? 0) !== grant.epoch) throw new HubError('UNAUTHORIZED', 'resume token revoked');
     this.cache.put(conversation);
     const messages = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
@@ -119,11 +115,8 @@ export class ChatPluginService {
     } else if (principal) {
       throw new HubError('FORBIDDEN', 'chatplugin.revokeResumeToken needs the system token, the chat plugin token or a resume token');
     } else if (body.resume_token) {
-      const grant = this.tokens.verifyResumeToken(body.resume_token);
-      const conversation = await this.store.findById(grant.conversationId);
-      if (!conversation || conversation.customer.id !== grant.participantId) throw new HubError('UNAUTHORIZED', 'the resume token names no conversation of this hub');
-      // Revoking twice is not an error: the token is dead either way.
-      conversationId = conversation.id;
+      // Revoking twice is not an error (no epoch check): the token is dead either way.
+      conversationId = (await this.granted(this.tokens.verifyResumeToken(body.resume_token))).id;
     } else {
       throw new HubError('UNAUTHORIZED', 'send Authorization: Bearer <token>, or the resume_token to revoke');
     }
@@ -148,12 +141,8 @@ export class ChatPluginService {
       metadata: request.message.metadata,
       clientMessageId: idempotencyKey,
     });
-    // The visitor wrote: the conversation now waits for an agent (once; a no-op after that). The
-    // answer does not wait for the queue: the message is stored, and a queueing that fails is
-    // tried again by the visitor's next message (queuedAt is still unset then).
-    if (conversation.status === 'queued' && !conversation.queuedAt) {
-      this.routing.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
-    }
+    // The answer does not wait for the queue: the message is stored either way.
+    void this.routing.customerWrote(conversation);
     return message;
   }
 
@@ -167,6 +156,15 @@ export class ChatPluginService {
     if ((conversation.resumeEpoch ?? 0) !== (principal.epoch ?? 0)) throw new HubError('UNAUTHORIZED', 'token revoked; authenticate again');
     if (conversation.customer.id !== principal.participantId) throw new HubError('FORBIDDEN', 'this token does not name the visitor of this conversation');
     return { conversation, participant: customerParticipant(conversation) };
+  }
+
+  /** The conversation a verified resume token names, read from the database (a revocation by another process counts at once). */
+  private async granted(grant: ResumeGrant): Promise<Conversation> {
+    const conversation = await this.store.findById(grant.conversationId);
+    if (!conversation || conversation.channelId !== grant.channelId || conversation.customer.id !== grant.participantId) {
+      throw new HubError('UNAUTHORIZED', 'the resume token names no conversation of this hub');
+    }
+    return conversation;
   }
 
   private tokenFor(conversation: Conversation): string {

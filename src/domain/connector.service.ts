@@ -76,10 +76,7 @@ export class ConnectorService {
           metadata: payload.metadata,
           clientMessageId: payload.clientMessageId,
         });
-        // The customer wrote: the conversation now waits for an agent (once; a no-op after that).
-        if (conversation.status === 'queued' && !conversation.queuedAt) {
-          await this.routing.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
-        }
+        await this.routing.customerWrote(conversation);
         return { conversationId: conversation.id, message };
       } catch (err) {
         // Ended between lookup and store: the next message opens a new conversation.

@@ -159,6 +159,14 @@ export class RoutingService {
     return pending;
   }
 
+  /**
+   * The customer wrote: a conversation opened without waiting now waits for an agent (once; a
+   * no-op after that). Never throws: a queueing that fails is tried again by their next message.
+   */
+  async customerWrote(conversation: Conversation): Promise<void> {
+    await this.enqueue(conversation).catch((err: unknown) => this.log.warn({ err: (err as Error).message, conversationId: conversation.id }, 'could not queue the conversation'));
+  }
+
   private async enqueueOnce(id: string): Promise<void> {
     const queued = await this.conversations.enqueue(id, new Date());
     const current = queued ?? (await this.conversations.findById(id));

@@ -5,7 +5,7 @@ import type { ContactsIdentifyRequest } from '../contracts/seed-api.schemas.js';
 import type { ChannelDirectory, ChatPluginService } from './chat-plugin.service.js';
 import type { ChatMessageStore, ContactIdentifiers, ContactRecord, ContactStore, ConversationStore } from './ports.js';
 import { seedMessageOf, type SeedMessage } from './seed-view.js';
-import type { Conversation } from './types.js';
+import { channelIdOf, type Conversation } from './types.js';
 import { CHAT_PLUGIN_SOURCE, type VisitorConversations } from './visitor-conversations.js';
 
 /** A contact on the wire (snake_case, like the seeds). */
@@ -166,7 +166,7 @@ export class ContactsService {
     const resumable = c.channel === CHAT_PLUGIN_SOURCE && c.channelId !== undefined;
     return {
       id: c.id,
-      channel: { id: c.channelId ?? c.channel, source: c.channel },
+      channel: { id: channelIdOf(c), source: c.channel },
       status: c.status,
       resume_token: resumable ? this.chatPlugin.resumeTokenFor(c) : null,
       last_message: last ? seedMessageOf(last) : null,

@@ -58,6 +58,11 @@ export interface Conversation {
   resumeEpoch?: number | undefined;
 }
 
+/** The §6 channel id of a conversation (campaigns, the chat plugin), else its channel name (`web`, `sms`, …). */
+export function channelIdOf(conversation: Conversation): string {
+  return conversation.channelId ?? conversation.channel;
+}
+
 /** Routing fields of a conversation that has not waited for an agent yet (connector and chat plugin conversations). */
 export function notYetRouted(): Pick<Conversation, 'endedAt' | 'queuedAt' | 'agent' | 'previousAgentId' | 'routingRev'> {
   return { endedAt: null, queuedAt: null, agent: null, previousAgentId: null, routingRev: 0 };

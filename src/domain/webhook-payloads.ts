@@ -1,6 +1,6 @@
 import type { Participant } from '../contracts/schemas.js';
 import { seedMessageOf, type SeedMessage } from './seed-view.js';
-import type { Conversation, StoredMessage } from './types.js';
+import { channelIdOf, type Conversation, type StoredMessage } from './types.js';
 import type { WebhookEventType, WebhookPort } from './webhook.ports.js';
 
 /** The payload of message.created and message.updated (seed 002's "Sample message webhook update"). */
@@ -18,17 +18,13 @@ export type ConversationEndedPayload = {
   ended_by: { id: string; name: string; role: Participant['role'] | null };
 };
 
-/** The §6 channel of a conversation when it has one (campaigns, the chat plugin), else its channel name. */
-function channelIdOf(conversation: Conversation | undefined, fallback: string): string {
-  return conversation ? (conversation.channelId ?? conversation.channel) : fallback;
-}
 
 /** The payload of a message event; without the conversation, channel_id falls back to the message's channel. */
 export function messageEventPayload(message: StoredMessage, conversation: Conversation | undefined): MessageEventPayload {
   const seed = seedMessageOf(message);
   return {
     conversation_id: message.conversationId,
-    channel_id: channelIdOf(conversation, message.channel),
+    channel_id: conversation ? channelIdOf(conversation) : message.channel,
     message: { ...seed, delivery_state: seed.state },
   };
 }
@@ -37,7 +33,7 @@ export function messageEventPayload(message: StoredMessage, conversation: Conver
 export function conversationEndedPayload(conversation: Conversation, endedBy: Participant): ConversationEndedPayload {
   return {
     conversation_id: conversation.id,
-    channel_id: channelIdOf(conversation, conversation.channel),
+    channel_id: channelIdOf(conversation),
     ended_at: (conversation.endedAt ?? new Date()).toISOString(),
     ended_by: { id: endedBy.id, name: endedBy.name, role: endedBy.role ?? null },
   };

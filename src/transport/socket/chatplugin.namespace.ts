@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { Namespace, Socket } from 'socket.io';
 import { bearerToken, type TokenService } from '../../auth/token.service.js';
-import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
+import { errorAck, HubError } from '../../contracts/errors.js';
 import type { ChatPluginService, ChatPluginSessionsPort } from '../../domain/chat-plugin.service.js';
 import type { SeedActivity, SeedMessage } from '../../domain/seed-view.js';
+import { handshakeRefusal } from './handshake-refusal.js';
 import { rooms } from './rooms.js';
 import type { HubServer } from './socket.gateway.js';
 
@@ -52,12 +53,7 @@ export function attachChatPlugin(io: HubServer, deps: ChatPluginNamespaceDeps): 
   ns.use((socket, next) => {
     const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const token = typeof fromAuth === 'string' && fromAuth.length > 0 ? fromAuth : bearerToken(socket.handshake.headers.authorization);
-    const refuse = (err: unknown): void => {
-      const hubErr = toHubError(err);
-      const refusal = new Error(hubErr.message) as Error & { data?: unknown };
-      refusal.data = { code: hubErr.code, message: hubErr.message };
-      next(refusal);
-    };
+    const refuse = (err: unknown): void => next(handshakeRefusal(err));
     if (!token) return refuse(new HubError('UNAUTHORIZED', 'a chat plugin token is required in the handshake: auth: { token }'));
     let principal;
     try {

@@ -22,6 +22,7 @@ import { toAgentView, toWireConversation, toWireMessage } from '../../domain/typ
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
 import { enterConversation, leaveConversation } from './membership.js';
+import { handshakeRefusal } from './handshake-refusal.js';
 import { rooms } from './rooms.js';
 
 export interface SocketData {
@@ -119,10 +120,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       socket.data.principal = tokens.authenticate(token);
       next();
     } catch (err) {
-      const hubErr = toHubError(err);
-      const refusal = new Error(hubErr.message) as Error & { data?: unknown };
-      refusal.data = { code: hubErr.code, message: hubErr.message };
-      next(refusal);
+      next(handshakeRefusal(err));
     }
   });
 

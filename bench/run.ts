@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startLocalDocstore, type LocalDocstore } from '../src/devstore/local-docstore.js';
+import { runAttackCase, type AttackConfig } from './attack-runner.js';
 import { BareTarget } from './bare-target.js';
 import type { BenchTarget } from './bench-target.js';
 import type { RunningChild } from './child-runner.js';
@@ -295,6 +296,35 @@ async function seedApiOn(uri: string, config: SeedApiConfig, report: BenchReport
   if (problems.length > 0) throw new Error(`seed API checks failed: ${problems.join('; ')}`);
 }
 
+/**
+ * The "under attack" case: the same legitimate load on two fresh hubs (fresh databases), once alone
+ * and once beside the hostile clients, so the two rows differ only by the attack.
+ */
+async function attackOn(uri: string, config: AttackConfig, report: BenchReport): Promise<void> {
+  report.attack = { config, runs: [] };
+  for (const withAttack of [false, true]) {
+    const name = withAttack ? 'attacked' : 'calm';
+    const dbUri = withDatabase(uri, `chathub_bench_attack_${name}_${randomBytes(4).toString('hex')}`);
+    const label = `hub (attack case, ${name})`;
+    // Every client of the bench comes from 127.0.0.1: the per-address cap would count the legitimate
+    // pairs and the attacker as one client, so it is raised here (the per-principal cap still applies).
+    const hub = await startHubProcess(ROOT, dbUri, join(resources.tmp ?? tmpdir(), `hub-attack-${name}`), label, {
+      MAX_SOCKETS_PER_ADDRESS: String(config.hostileSockets + config.pairs * 2 + 100),
+      RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
+    });
+    resources.children.push(hub.child);
+    try {
+      const target = new HubTarget(hub.child.pid, hub.url, hub.systemToken);
+      report.attack.runs.push(await runAttackCase(target, hub.url, resources.storePid, config, withAttack));
+    } finally {
+      report.memory[label] = readProcMemory(hub.child.pid);
+      report.hubLogs.push(hub.child.logs());
+      await stopChild(hub.child);
+      await stage(`drop ${name} attack database`, () => within(30_000, 'dropDatabase', dropDatabase(dbUri)));
+    }
+  }
+}
+
 /** The load stage: the bare relay, then the hub, each with the same pairs and phases. */
 async function loadStage(uri: string, pairs: number, report: BenchReport): Promise<void> {
   const bare = await startBareProcess(ROOT, 'bare relay');
@@ -329,6 +359,17 @@ async function main(): Promise<void> {
   const skipTranscripts = process.env['BENCH_SKIP_TRANSCRIPT'] === '1';
   const skipRouting = process.env['BENCH_SKIP_ROUTING'] === '1';
   const skipSeedApi = process.env['BENCH_SKIP_SEED_API'] === '1';
+  const skipAttack = process.env['BENCH_SKIP_ATTACK'] === '1';
+  const attackConfig: AttackConfig = {
+    pairs: intEnv('BENCH_ATTACK_PAIRS', 50, 1, 2000),
+    rate: intEnv('BENCH_ATTACK_RATE', 500, 1, 100_000),
+    seconds: intEnv('BENCH_ATTACK_SECONDS', 15, 2, 600),
+    hostileSockets: intEnv('BENCH_ATTACK_SOCKETS', 1000, 0, 20_000),
+    hostileCustomers: intEnv('BENCH_ATTACK_CUSTOMERS', 4, 1, 1000),
+    historyMessages: intEnv('BENCH_ATTACK_HISTORY', 100, 1, 1000),
+    joinsPerSocket: intEnv('BENCH_ATTACK_JOINS', 20, 1, 1000),
+    transcriptRequests: intEnv('BENCH_ATTACK_TRANSCRIPTS', 20, 0, 1000),
+  };
   const seedApiConfig: SeedApiConfig = {
     rate: intEnv('BENCH_SEED_RATE', 100, 1, 10_000),
     seconds: intEnv('BENCH_SEED_SECONDS', 20, 1, 600),
@@ -393,6 +434,12 @@ async function main(): Promise<void> {
   }
   if (skipSeedApi) progress('seed API stage skipped (BENCH_SKIP_SEED_API=1)');
   else await stage('seed API', () => seedApiOn(uri, seedApiConfig, report));
+  if (skipAttack) progress('under-attack stage skipped (BENCH_SKIP_ATTACK=1)');
+  else {
+    const started = performance.now();
+    await stage('under attack', () => attackOn(uri, attackConfig, report));
+    progress(`under-attack stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
   if (idle.sockets > 0) {
     report.idleShape = idle;
     report.bareIdle = await idleOn('bare', uri, idle, report);

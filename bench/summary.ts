@@ -1,3 +1,5 @@
+import type { AttackResult } from './attack-runner.js';
+import { attackSection } from './attack-summary.js';
 import type { IdleShape } from './bench-target.js';
 import { describeShape, type IdleResult } from './idle-runner.js';
 import type { PhaseResult } from './load-runner.js';
@@ -41,6 +43,8 @@ export interface BenchReport {
   routing?: RoutingResult | undefined;
   /** The seed API case (undefined when skipped). */
   seedApi?: SeedApiResult | undefined;
+  /** The under-attack case (undefined when skipped). */
+  attack?: AttackResult | undefined;
 }
 
 const phase = (results: readonly PhaseResult[], key: string): PhaseResult | undefined => results.find((r) => r.spec.key === key);
@@ -212,6 +216,7 @@ export function printReport(report: BenchReport): void {
   out.push(...transcriptSection(report.transcripts));
   out.push(...routingSection(report.routing));
   out.push(...seedApiSection(report.seedApi));
+  out.push(...attackSection(report.attack));
 
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);

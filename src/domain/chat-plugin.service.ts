@@ -8,7 +8,7 @@ import { customerParticipant } from './message-factory.js';
 import type { MessageService } from './message.service.js';
 import type { ChannelRecord, ChatMessageStore, ConversationStore } from './ports.js';
 import type { RoutingService } from './routing.service.js';
-import type { Conversation, StoredMessage, WireMessage } from './types.js';
+import { forCustomer, type Conversation, type StoredMessage, type WireMessage } from './types.js';
 import { CHAT_PLUGIN_SOURCE, type VisitorConversations } from './visitor-conversations.js';
 
 /** Where channels are looked up (configured ones and those made by channels.connect). */
@@ -57,7 +57,7 @@ export class ChatPluginService {
     private readonly log: Logger,
   ) {}
 
-  /** POST /chatplugin.authenticate: a new conversation in a chat plugin channel, or the one a resume token names. */
+  /** POST /chatplugin.authenticate: a new conversation in a chat plugin channel, or the one a resume token names (history as the visitor may read it). */
   async authenticate(request: ChatPluginAuthenticateRequest): Promise<AuthenticateResult> {
     if (request.channel_id !== undefined) {
       const channel = await this.chatPluginChannel(request.channel_id);
@@ -69,7 +69,8 @@ export class ChatPluginService {
     const conversation = await this.granted(grant);
     if ((conversation.resumeEpoch ?? 0) !== grant.epoch) throw new HubError('UNAUTHORIZED', 'resume token revoked');
     this.cache.put(conversation);
-    const messages = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
+    const history = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
+    const messages = history.map(forCustomer);
     this.stats.resumed += 1;
     this.log.info({ conversationId: conversation.id, channelId: grant.channelId }, 'chat plugin conversation resumed');
     return { token: this.tokenFor(conversation), conversation, messages };
@@ -143,7 +144,7 @@ export class ChatPluginService {
     });
     // The answer does not wait for the queue: the message is stored either way.
     void this.routing.customerWrote(conversation);
-    return message;
+    return forCustomer(message);
   }
 
   /** The visitor a chat plugin token names; UNAUTHORIZED once revoked, FORBIDDEN for other credentials. */

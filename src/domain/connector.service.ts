@@ -15,7 +15,7 @@ import type { MessageService } from './message.service.js';
 import type { OutboxService } from './outbox.service.js';
 import type { RoutingService } from './routing.service.js';
 import type { ChannelRecord, ChannelStore, OutboxStore } from './ports.js';
-import { toWireMessage, type Conversation, type MessageState, type WireMessage } from './types.js';
+import { forCustomer, toWireMessage, type Conversation, type MessageState, type WireMessage } from './types.js';
 
 export interface ConnectorInfo {
   id: string;
@@ -77,7 +77,8 @@ export class ConnectorService {
           clientMessageId: payload.clientMessageId,
         });
         await this.routing.customerWrote(conversation);
-        return { conversationId: conversation.id, message };
+        // A retried clientMessageId answers with the message as stored now: the customer's side reads no staff metadata.
+        return { conversationId: conversation.id, message: forCustomer(message) };
       } catch (err) {
         // Ended between lookup and store: the next message opens a new conversation.
         if (!(err instanceof HubError && err.code === 'CONVERSATION_ENDED') || attempt > 0) throw err;

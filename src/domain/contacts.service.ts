@@ -5,7 +5,7 @@ import type { ContactsIdentifyRequest } from '../contracts/seed-api.schemas.js';
 import type { ChannelDirectory, ChatPluginService } from './chat-plugin.service.js';
 import type { ChatMessageStore, ContactIdentifiers, ContactRecord, ContactStore, ConversationStore } from './ports.js';
 import { seedMessageOf, type SeedMessage } from './seed-view.js';
-import { channelIdOf, type Conversation } from './types.js';
+import { channelIdOf, forCustomer, type Conversation } from './types.js';
 import { CHAT_PLUGIN_SOURCE, type VisitorConversations } from './visitor-conversations.js';
 
 /** A contact on the wire (snake_case, like the seeds). */
@@ -169,7 +169,8 @@ export class ContactsService {
       channel: { id: channelIdOf(c), source: c.channel },
       status: c.status,
       resume_token: resumable ? this.chatPlugin.resumeTokenFor(c) : null,
-      last_message: last ? seedMessageOf(last) : null,
+      // The customer's last message as the customer reads it (the widget shows it when they resume).
+      last_message: last ? seedMessageOf(forCustomer(last)) : null,
     };
   }
 }

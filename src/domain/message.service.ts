@@ -6,7 +6,7 @@ import type { Membership } from './conversation.service.js';
 import { audienceOf, customerRefId } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RealtimePort } from './ports.js';
-import { toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
+import { asSeenBy, toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
 
 /** Activity types a client may send; the others are the hub's own announcements. */
 const CUSTOMER_ACTIVITIES = new Set<ActivityType>(['typing']);
@@ -50,7 +50,7 @@ export class MessageService {
     private readonly maxRecent = 20_000,
   ) {}
 
-  /** sendMessage: returns the stored message (or, for `typing`, the relayed one). */
+  /** sendMessage: returns the stored message (or, for `typing`, the relayed one) as the sender may read it. */
   async send(membership: Membership | undefined, payload: SendMessagePayload, socketId: string): Promise<WireMessage> {
     if (!payload.conversationId) throw new HubError('BAD_REQUEST', 'conversationId is required');
     if (!membership) throw new HubError('FORBIDDEN', 'join the conversation (joinConversation) before sending to it');
@@ -70,7 +70,8 @@ export class MessageService {
     }
     const conversation = await this.cache.get(payload.conversationId);
     if (!conversation) throw new HubError('NOT_FOUND', `conversation ${payload.conversationId} not found`);
-    return this.post(conversation, sender, payload, socketId);
+    // A retried clientMessageId answers with the message as stored now, which may carry staff metadata.
+    return asSeenBy(await this.post(conversation, sender, payload, socketId), membership.staff);
   }
 
   /**

@@ -7,7 +7,7 @@ import { decodeCursor, encodeCursor, invalidCursor } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import type { ChatMessageStore, ChatViewer, OutboxStore, RealtimePort, SeqRange } from './ports.js';
 import { seedMessageOf, type SeedMessage } from './seed-view.js';
-import { toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
+import { asSeenBy, toWireMessage, type Conversation, type StoredMessage, type WireMessage } from './types.js';
 import { messageEventPayload } from './webhook-payloads.js';
 import type { WebhookPort } from './webhook.ports.js';
 
@@ -73,7 +73,8 @@ export class MessagesApiService {
       next = encodeCursor('m', [conversation.id, 'a', last ? last.seq : range.beforeSeq - 1]);
     }
     return {
-      data: page.map(seedMessageOf),
+      // Customers read no staff metadata (reply suggestions, delivery errors); staff and the system read all.
+      data: page.map((m) => seedMessageOf(asSeenBy(m, viewer === 'all' || viewer.staff))),
       pagination_data: { previous_cursor: previous, next_cursor: next, total },
     };
   }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DeliveryAck } from '../contracts/schemas.js';
 import type { DeliveryStateWriter } from './delivery-state.writer.js';
 import type { DeliveryChange, OutboxStore } from './ports.js';
-import { toWireMessage, type MessageState, type StoredMessage, type WireMessage } from './types.js';
+import { forCustomer, toWireMessage, type MessageState, type StoredMessage, type WireMessage } from './types.js';
 
 /** One connected member of a connector pool, as the transport provides it. */
 export interface ConnectorLink {
@@ -237,7 +237,8 @@ export class OutboxService {
     this.stats.handovers += 1;
     const { link } = member;
     link
-      .send(toWireMessage(message), this.options.ackTimeoutMs)
+      // The connector carries it to the customer: the customer's view (a resend may hold an old error or suggestions).
+      .send(toWireMessage(forCustomer(message)), this.options.ackTimeoutMs)
       .then(
         (ack) => this.onAnswer(pool, lane, message, link, ack),
         (err: unknown) => this.onSilence(pool, lane, message, link, err),

@@ -147,6 +147,36 @@ export function isStaff(p: Participant): boolean {
   return STAFF_ROLES.has(p.role ?? '');
 }
 
+/**
+ * Metadata keys the hub and staff write for staff: reply suggestions (messages.suggest-replies),
+ * delivery error text and the provider's message id (connector acks and reports). The contract
+ * gives customers none of them: a customer's view (and the customer's connector) never carries them.
+ */
+export const STAFF_METADATA_KEYS: readonly string[] = ['suggestions', 'error', 'externalId'];
+
+/** Does the metadata hold any staff-only key? (Most messages do not; they are then shown as they are.) */
+export function hasStaffMetadata(metadata: Record<string, unknown>): boolean {
+  return STAFF_METADATA_KEYS.some((key) => Object.hasOwn(metadata, key));
+}
+
+/**
+ * A message (stored or wire) as a customer may read it: staff-only metadata keys removed, the rest
+ * kept. The same object when there is nothing to remove; a copy otherwise, never a mutation.
+ */
+export function forCustomer<M extends { metadata: Record<string, unknown> }>(message: M): M {
+  if (!hasStaffMetadata(message.metadata)) return message;
+  const metadata: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message.metadata)) {
+    if (!STAFF_METADATA_KEYS.includes(key)) metadata[key] = value;
+  }
+  return { ...message, metadata };
+}
+
+/** The message as a viewer with (`staff`) or without staff rights may read it. */
+export function asSeenBy<M extends { metadata: Record<string, unknown> }>(message: M, staff: boolean): M {
+  return staff ? message : forCustomer(message);
+}
+
 export function toWireMessage(m: StoredMessage): WireMessage {
   const wire: WireMessage = {
     id: m.id,

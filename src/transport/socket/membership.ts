@@ -2,12 +2,14 @@ import type { Membership } from '../../domain/conversation.service.js';
 import { rooms } from './rooms.js';
 import type { HubSocket } from './socket.gateway.js';
 
-/** The rooms of a member: the conversation's, their own, and for non-staff the room whispers skip. */
+/** The rooms of a member: the conversation's, their own, and the staff or the non-staff room (whispers and staff metadata skip the latter). */
 function memberRooms(membership: Membership): string[] {
   const { conversationId, participant, staff } = membership;
-  const names = [rooms.conversation(conversationId), rooms.participant(conversationId, participant.id)];
-  if (!staff) names.push(rooms.nonStaff(conversationId));
-  return names;
+  return [
+    rooms.conversation(conversationId),
+    rooms.participant(conversationId, participant.id),
+    staff ? rooms.staff(conversationId) : rooms.nonStaff(conversationId),
+  ];
 }
 
 /**
@@ -15,8 +17,13 @@ function memberRooms(membership: Membership): string[] {
  * in the same tick sees it is one, then its rooms.
  */
 export async function enterConversation(socket: HubSocket, membership: Membership): Promise<void> {
+  const previous = socket.data.memberships.get(membership.conversationId);
   socket.data.memberships.set(membership.conversationId, membership);
-  await socket.join(memberRooms(membership));
+  const names = memberRooms(membership);
+  await socket.join(names);
+  // Joined again as someone else (another participant, other rights): out of the old rooms, so the
+  // socket sits in exactly one of the staff and non-staff rooms and gets each message once.
+  if (previous) for (const room of memberRooms(previous)) if (!names.includes(room)) await socket.leave(room);
 }
 
 /** Takes the socket out of a conversation it is a member of (no-op otherwise). */

@@ -1,5 +1,5 @@
 import type { RealtimePort } from '../../domain/ports.js';
-import type { WireMessage } from '../../domain/types.js';
+import { forCustomer, hasStaffMetadata, type WireMessage } from '../../domain/types.js';
 import type { HubServer } from './socket.gateway.js';
 import { rooms } from './rooms.js';
 import { toSeedActivity, toSeedMessage } from '../../domain/seed-view.js';
@@ -17,15 +17,20 @@ export class SocketRealtime implements RealtimePort {
   deliver(message: WireMessage, audience: string[], exceptSocketId?: string): void {
     const cid = message.conversationId;
     const targets = audience.includes('*') ? [rooms.conversation(cid)] : audience.map((id) => rooms.participant(cid, id));
-    let op = this.io.to(targets);
-    if (message.tag === 'whisper') op = op.except(rooms.nonStaff(cid));
-    if (exceptSocketId) op = op.except(exceptSocketId);
-    op.emit('messageArrived', message);
+    const skip = exceptSocketId ? [exceptSocketId] : [];
+    const whisper = message.tag === 'whisper';
+    if (whisper || hasStaffMetadata(message.metadata)) {
+      // Staff read it whole; customers never read a whisper, and read the rest without staff metadata.
+      this.io.to(targets).except([rooms.nonStaff(cid), ...skip]).emit('messageArrived', message);
+      if (!whisper) this.io.to(targets).except([rooms.staff(cid), ...skip]).emit('messageArrived', forCustomer(message));
+    } else {
+      this.io.to(targets).except(skip).emit('messageArrived', message);
+    }
     // Only chat plugin conversations have visitors on /ws.chatplugin, and they are customers:
     // never a whisper. Other messages skip the seed view's cost.
-    if (message.channel !== CHAT_PLUGIN_SOURCE || message.tag === 'whisper') return;
+    if (message.channel !== CHAT_PLUGIN_SOURCE || whisper) return;
     const visitors = this.plugin.to(targets);
-    if (message.type === 'ChatMessage') visitors.emit('message', { message: toSeedMessage(message) });
+    if (message.type === 'ChatMessage') visitors.emit('message', { message: toSeedMessage(forCustomer(message)) });
     else visitors.emit('activity', { activity: toSeedActivity(message) });
   }
 

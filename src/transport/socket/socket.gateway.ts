@@ -18,7 +18,7 @@ import type { ConversationService, Membership } from '../../domain/conversation.
 import type { MessageService } from '../../domain/message.service.js';
 import type { RoutingService } from '../../domain/routing.service.js';
 import type { AgentActions } from '../../domain/agent-actions.js';
-import { toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
+import { asSeenBy, toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
 import { enterConversation, leaveConversation } from './membership.js';
@@ -140,7 +140,8 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       setImmediate(() => {
         socket.emit('conversationInfo', {
           conversation: toWireConversation(conversation),
-          messages: history.map(toWireMessage),
+          // A customer's history carries no staff-only metadata (reply suggestions, delivery errors).
+          messages: history.map((m) => toWireMessage(asSeenBy(m, membership.staff))),
           participants: conversation.participants,
           role: participant.role ?? 'customer',
         });

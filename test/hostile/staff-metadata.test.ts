@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
-import { authenticate, bearer, chatPluginWorld, newVisitor, pluginSend, pluginSocket, resumeTokenOf, type SeedMessage, system } from '../support/chatplugin.js';
-import { connect, emitAck, joinedAgent, joinedCustomer, nextEvent, postJson, record, sleep } from '../support/clients.js';
+import { authenticate, bearer, chatPluginChannel, newVisitor, pluginSend, pluginSocket, resumeTokenOf, type SeedMessage, system } from '../support/chatplugin.js';
+import { closeAllSockets, connect, emitAck, joinedAgent, joinedCustomer, nextEvent, postJson, record, sleep } from '../support/clients.js';
+import { startHub, type RunningHub } from '../support/hub.js';
+import { rawConnector, until } from '../support/raw-connector.js';
+import { startTestStore, type TestStore } from '../support/store.js';
 
 /**
  * The attack: a customer reads what staff wrote for staff. Reply suggestions (messages.suggest-replies),
@@ -10,7 +13,19 @@ import { connect, emitAck, joinedAgent, joinedCustomer, nextEvent, postJson, rec
  */
 describe('hostile: staff-only metadata never reaches customers (issue 13, item 6)', function () {
   this.timeout(30_000);
-  const world = chatPluginWorld('hostile_staff_metadata');
+  const SMS_KEY = 'sms-key-staff-metadata-0123456789';
+  const world = {} as { store: TestStore; hub: RunningHub; channelId: string };
+  before(async function () {
+    this.timeout(120_000);
+    world.store = await startTestStore();
+    world.hub = await startHub(world.store.uri('hostile_staff_metadata'), { CONNECTOR_KEYS: `sms:${SMS_KEY}` });
+    world.channelId = await chatPluginChannel(world.hub.url);
+  });
+  afterEach(() => closeAllSockets());
+  after(async () => {
+    await world.hub?.close();
+    await world.store?.close();
+  });
 
   const STAFF = { suggestions: ['Refund it', 'Ask for the order number'], error: 'provider said: number blocked', externalId: 'SM-secret-1' };
   const STAFF_KEYS = Object.keys(STAFF);
@@ -132,5 +147,37 @@ describe('hostile: staff-only metadata never reaches customers (issue 13, item 6
     const asAgent = await list(cid, bearer((await postJson<{ token: string }>(`${world.hub.url}/api/agents/token`, { id: 'agent-meta-2', name: 'B', skills: [] }, system)).body.token));
     staffView(asAgent.body.data.find((m) => m.id === sentId)?.metadata, 'messages.list (agent)');
     expect(asAgent.body.data.find((m) => m.id === first.body.id)?.metadata).to.have.property('suggestions');
+  });
+
+  it('contacts.identify: last_message (handed on to the visitor\'s widget) carries no staff metadata', async () => {
+    type Identified = { conversations: Array<{ resume_token: string | null; last_message: SeedMessage | null }> };
+    const identify = () => postJson<Identified>(`${world.hub.url}/contacts.identify`, { channel_id: world.channelId, external_id: 'user-staff-metadata' }, system);
+    const first = await identify();
+    expect(first.status, JSON.stringify(first.body)).to.equal(200);
+    const widget = await authenticate(world.hub.url, { resume_token: first.body.conversations[0]?.resume_token });
+    const sent = await pluginSend(world.hub.url, widget.body.token, 'where is my parcel?');
+    expect((await suggest(sent.body.id)).status).to.equal(200);
+    const again = await identify();
+    const last = again.body.conversations[0]?.last_message;
+    expect(last?.id).to.equal(sent.body.id);
+    expect(last?.metadata, 'last_message').to.not.have.property('suggestions');
+  });
+
+  it('the customer\'s connector is handed the message without staff metadata; agents still read the delivery outcome', async () => {
+    const sms = await rawConnector(world.hub.url, 'sms', SMS_KEY);
+    expect((await sms.register()).ok).to.equal(true);
+    const inbound = await emitAck(sms.socket, 'sendMessage', { type: 'ChatMessage', channel: 'sms', refId: '+4915100001313', text: 'hi' });
+    expect(inbound.ok, JSON.stringify(inbound)).to.equal(true);
+    const cid = (inbound as unknown as { conversationId: string }).conversationId;
+    const agent = await joinedAgent(world.hub.url, cid, 'agent-meta-3');
+    const updated = nextEvent<Wire>(agent.socket, 'messageUpdated', (m) => m.text === 'to the phone');
+    const ack = await emitAck(agent.socket, 'sendMessage', {
+      conversationId: cid, type: 'ChatMessage', from: { id: 'agent-meta-3', name: 'C', role: 'agent' }, to: [], text: 'to the phone', metadata,
+    });
+    expect(ack.ok, JSON.stringify(ack)).to.equal(true);
+    await until(() => sms.received.some((m) => m.text === 'to the phone'), 'the hand-over to the connector');
+    const handed = sms.received.find((m) => m.text === 'to the phone') as unknown as Wire;
+    customerView(handed.metadata, 'the message handed to the connector');
+    expect((await updated).metadata, 'messageUpdated (agent)').to.deep.include({ externalId: `ext-${handed.id}`, keep: 'x' });
   });
 });

@@ -41,7 +41,7 @@ describe('HTTP API: init, agent tokens, operations', function () {
 
     it('returns the same conversation for a repeated requestId, also when retried concurrently', async () => {
       const requestId = `req-${Date.now()}`;
-      const payload = { firstName: 'Retry', channel: 'sms', phone: '+15550001', requestId };
+      const payload = { firstName: 'Retry', channel: 'web', phone: '+15550001', requestId };
       const [a, b, c] = await Promise.all([postJson<InitBody>(init, payload), postJson<InitBody>(init, payload), postJson<InitBody>(init, payload)]);
       expect([a.status, b.status, c.status]).to.deep.equal([200, 200, 200]);
       expect(b.body.conversationId).to.equal(a.body.conversationId);

@@ -100,8 +100,14 @@ describe('HTTP API matches docs/openapi.yaml', function () {
     it('200 with the conversation; 400 for bad fields and bad JSON; 413 for a large body', async () => {
       const ok = await api.post<InitBody>('/api/customer/init', { body: { firstName: 'Jane', lastName: 'Doe', channel: 'web', email: 'jane@example.org', subject: 'billing', plan: 'gold', visits: 3 } });
       expect(ok.status).to.equal(200);
-      const repeat = await api.post<InitBody>('/api/customer/init', { body: { firstName: 'Jane', channel: 'sms', phone: '+4915100000001', requestId: `req-${randomUUID()}` } });
+      const repeat = await api.post<InitBody>('/api/customer/init', { body: { firstName: 'Jane', channel: 'web', phone: '+4915100000001', requestId: `req-${randomUUID()}` } });
       expect(repeat.status).to.equal(200);
+      // Connector channels need the system token; a requestId names one request only.
+      const campaign = { firstName: 'Jane', channel: 'sms', phone: '+4915100000001', requestId: `req-${randomUUID()}` };
+      expect((await api.post<InitBody>('/api/customer/init', { auth: systemToken, body: campaign })).status).to.equal(200);
+      expect((await api.post('/api/customer/init', { body: campaign })).status).to.equal(403);
+      expect((await api.post('/api/customer/init', { auth: systemToken, body: { ...campaign, firstName: 'Other' } })).status).to.equal(409);
+      expect((await api.post('/api/customer/init', { auth: customerToken('not-a-token'), body: { firstName: 'A', channel: 'web', email: 'a@b.co' } })).status).to.equal(401);
       for (const body of [{ firstName: 'A', email: 'a@b.co' }, { firstName: 'A', channel: 'web' }, { firstName: 'A', channel: 'web', email: 'a@b.co', crm: { $where: 'x' } }]) {
         expect((await api.post('/api/customer/init', { body, invalidBody: true })).status).to.equal(400);
       }
@@ -172,7 +178,8 @@ describe('HTTP API matches docs/openapi.yaml', function () {
     let endedWithoutEmail: InitBody;
 
     before(async () => {
-      const customer = await joinedCustomer(hub.url);
+      // Opened by a trusted backend (system token), so the customer may have the transcript mailed to their address.
+      const customer = await joinedCustomer(hub.url, {}, { authorization: `Bearer ${systemToken.token}` });
       const sent = await emitAck(customer.socket, 'sendMessage', { conversationId: customer.init.conversationId, type: 'ChatMessage', from: customer.init.participant, text: 'Hallo, Grüße' });
       expect(sent.ok, JSON.stringify(sent)).to.equal(true);
       await endAsSystem(hub.url, customer.init.conversationId);

@@ -6,6 +6,7 @@ import { splitCustomFields, type InitRequest, type Participant } from '../contra
 import type { ConversationCache } from './conversation-cache.js';
 import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
+import { assertMayOpen, assertReplay, CONNECTOR_ONLY_CHANNELS, initIdentity } from './init-requests.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RoutingService } from './routing.service.js';
@@ -45,10 +46,9 @@ export interface JoinResult {
 export interface ConversationServiceOptions {
   greeting: string;
   historyLimit: number;
+  /** How long a repeated requestId (same request) is answered with the conversation it opened. */
+  requestIdReplayWindowMs: number;
 }
-
-/** Channels whose customers only a connector can reach, even when the conversation began with init. */
-const CONNECTOR_ONLY_CHANNELS = new Set(['sms', 'fb', 'twitter']);
 
 /** Told once a conversation's end is stored, with who ended it. */
 export type EndedListener = (conversation: Conversation, endedBy: Participant) => void;
@@ -75,8 +75,14 @@ export class ConversationService {
     this.endedListeners.push(listener);
   }
 
-  /** POST /api/customer/init: creates the conversation (or returns the one a repeated requestId made). */
-  async init(request: InitRequest): Promise<InitResult> {
+  /**
+   * POST /api/customer/init: creates the conversation, or returns the one the same request with
+   * this requestId opened before (within the replay window). `principal`: the caller's credential,
+   * if any; only the system token opens connector channels and sets a trusted mail address.
+   */
+  async init(request: InitRequest, principal?: Principal): Promise<InitResult> {
+    assertMayOpen(request, principal);
+    const { key, initRequest } = initIdentity(request, principal);
     const customerId = randomUUID();
     const name = [request.firstName, request.lastName].filter(Boolean).join(' ');
     const id = randomUUID();
@@ -100,7 +106,10 @@ export class ConversationService {
       },
       participants: [{ id: customerId, name, role: 'customer' }],
       joined: [],
-      requestId: request.requestId ?? randomUUID(),
+      requestId: key,
+      initRequest,
+      // Only a trusted backend vouches for an address; one a visitor typed is never mailed on their say.
+      trustedEmail: principal?.kind === 'system' ? request.email : undefined,
       connector: CONNECTOR_ONLY_CHANNELS.has(request.channel) ? request.channel : undefined,
       openKey: id,
       createdAt: now,
@@ -112,6 +121,7 @@ export class ConversationService {
       routingRev: 0,
     };
     const { conversation: stored, created } = await this.conversations.create(conversation);
+    if (!created) assertReplay(stored, initRequest.fingerprint, this.options.requestIdReplayWindowMs);
     this.cache.put(stored);
     if (created) {
       this.history.track(stored.id);
@@ -123,7 +133,7 @@ export class ConversationService {
     return {
       conversationId: stored.id,
       participant,
-      requestId: stored.requestId,
+      requestId: stored.initRequest?.requestId ?? initRequest.requestId,
       timestamp: new Date().toISOString(),
       token: this.tokens.issueCustomerToken({ participantId: participant.id, conversationId: stored.id, name: participant.name }),
     };

@@ -79,7 +79,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(express.json({ limit: deps.jsonBodyLimit, strict: true }));
   app.use(opsRouter(deps.db, deps.registry));
   app.use('/api/customer/transcript', transcriptsRouter(deps.transcripts, deps.tokens, deps.transcriptsPerMinutePerCaller, deps.log));
-  app.use('/api/customer', customerRouter(deps.conversations, deps.initPerMinutePerIp));
+  app.use('/api/customer', customerRouter(deps.conversations, deps.tokens, deps.initPerMinutePerIp));
   app.use('/api/agents', agentsRouter(deps.tokens, deps.routing));
   app.use('/api/conversations', conversationsRouter(deps.conversations, deps.tokens));
   app.use(connectorsRouter(deps.connectors, deps.deferredSends, deps.tokens));

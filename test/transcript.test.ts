@@ -14,6 +14,7 @@ const SCRIPTS = {
   arabic: 'مرحبا بك، كيف يمكنني مساعدتك اليوم؟',
   urdu: 'آپ کا بہت شکریہ، ہم جلد آپ سے رابطہ کریں گے۔',
 };
+const SYSTEM_AUTH = { authorization: `Bearer ${SYSTEM_TOKEN}` };
 const WHISPER = 'WHISPER only for agents: customer looks like a refund abuser';
 const PRIVATE = 'PRIVATE note addressed to the second agent only';
 
@@ -85,7 +86,8 @@ describe('Transcripts: GET /api/customer/transcript/:id/:type', function () {
     });
     agent = await agentToken(hub.url, 'agent-t1');
 
-    full = await joinedCustomer(hub.url, { firstName: 'Jürgen', lastName: 'Müller', email: 'juergen@example.org', subject: 'billing' });
+    // Opened with the system token: a trusted party set the address, so the customer may have the transcript mailed to it.
+    full = await joinedCustomer(hub.url, { firstName: 'Jürgen', lastName: 'Müller', email: 'juergen@example.org', subject: 'billing' }, SYSTEM_AUTH);
     const cid = full.init.conversationId;
     const me = { id: full.init.participant.id, name: full.init.participant.name };
     const a1 = await joinedAgent(hub.url, cid, 'agent-t1');
@@ -301,12 +303,16 @@ describe('Transcripts: GET /api/customer/transcript/:id/:type', function () {
     });
 
     it('keeps CR/LF in names and subjects out of the headers', async () => {
-      const c = await joinedCustomer(hub.url, {
-        firstName: 'Eve\r\nBcc: victim@evil.example',
-        lastName: 'Smith\nX-Injected: yes',
-        email: 'eve@example.org',
-        subject: 'billing\r\nX-Also-Injected: yes',
-      });
+      const c = await joinedCustomer(
+        hub.url,
+        {
+          firstName: 'Eve\r\nBcc: victim@evil.example',
+          lastName: 'Smith\nX-Injected: yes',
+          email: 'eve@example.org',
+          subject: 'billing\r\nX-Also-Injected: yes',
+        },
+        SYSTEM_AUTH,
+      );
       await end(c.socket, c.init.conversationId);
       const mail = await mailed('', c.init.token, c.init.conversationId);
       expect(mail.recipients).to.deep.equal(['eve@example.org']);

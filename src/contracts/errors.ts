@@ -41,6 +41,16 @@ export class HubError extends Error {
   }
 }
 
+/** RATE_LIMITED with the seconds until a retry may succeed (HTTP sends them as Retry-After). */
+export class RateLimitedError extends HubError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('RATE_LIMITED', message);
+  }
+}
+
 /** The wire shape of a failed acknowledgement. */
 export interface ErrorAck {
   ok: false;

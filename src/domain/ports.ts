@@ -291,6 +291,11 @@ export interface Mailer {
   send(mail: OutgoingMail): Promise<{ messageId: string }>;
 }
 
+/** Bounds transcript mail per recipient and overall; `take` throws RATE_LIMITED when either is spent. */
+export interface MailQuota {
+  take(recipient: string): Promise<void>;
+}
+
 /** Health of the database, for /ready. */
 export interface DatabaseProbe {
   ping(): Promise<void>;

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
-import type { ConversationStore, Mailer, MessageStore, Transcript, TranscriptEntry, TranscriptRenderer } from './ports.js';
+import type { ConversationStore, Mailer, MailQuota, MessageStore, Transcript, TranscriptEntry, TranscriptRenderer } from './ports.js';
 import { toTranscriptEntry, transcriptLocale } from './transcript-entries.js';
 import { composeTranscriptMail } from './transcript-mail.js';
 import { isVisibleTo, type Conversation, type StoredMessage } from './types.js';
@@ -18,6 +18,22 @@ export interface TranscriptServiceOptions {
   maxQueued: number;
   /** Largest PDF the hub will attach to a mail. */
   maxMailBytes: number;
+}
+
+/** Where a transcript mail may go for `principal`: ?to= for staff, else the customer's address (a trusted one for a customer). */
+function recipientFor(principal: Principal, conversation: Conversation, to: string | undefined): string {
+  if (to !== undefined) return to;
+  const { email } = conversation.customer;
+  if (principal.kind !== 'customer') {
+    if (email) return email;
+    throw new HubError('UNPROCESSABLE', 'no email address is known for this customer; an agent or the system token can name one with ?to=');
+  }
+  if (conversation.trustedEmail) return conversation.trustedEmail;
+  if (!email) throw new HubError('UNPROCESSABLE', 'no email address is known for this customer; an agent or the system token can name one with ?to=');
+  throw new HubError(
+    'FORBIDDEN',
+    'this address was given by the customer, not set by a trusted party (system-token init, contacts.identify); an agent or the system token can mail the transcript',
+  );
 }
 
 /** Collects a rendered PDF for a mail, refusing to grow past a bound. */
@@ -58,6 +74,7 @@ export class TranscriptService {
     private readonly messages: MessageStore,
     private readonly renderer: TranscriptRenderer,
     private readonly mailer: Mailer | undefined,
+    private readonly quota: MailQuota,
     private readonly options: TranscriptServiceOptions,
     private readonly log: Logger,
   ) {
@@ -90,7 +107,11 @@ export class TranscriptService {
     this.log.info({ conversationId: conversation.id, ms: Date.now() - started }, 'transcript rendered');
   }
 
-  /** Mails the PDF to the customer, or to `to` when an agent or the system asks. */
+  /**
+   * Mails the PDF to the customer, or to `to` when an agent or the system asks. A customer token
+   * may only have it sent to the address a trusted party set (system init, contacts.identify):
+   * otherwise anyone could have the hub mail text of their choosing to any address.
+   */
   async email(principal: Principal, conversation: Conversation, to: string | undefined, timeZone?: string): Promise<{ messageId: string }> {
     try {
       const sent = await this.mail(principal, conversation, to, timeZone);
@@ -108,10 +129,8 @@ export class TranscriptService {
     }
     const mailer = this.mailer;
     if (!mailer) throw new HubError('UNAVAILABLE', 'this hub cannot send mail: SMTP_URL is not configured');
-    const address = to ?? conversation.customer.email;
-    if (!address) {
-      throw new HubError('UNPROCESSABLE', 'no email address is known for this customer; an agent or the system token can name one with ?to=');
-    }
+    const address = recipientFor(principal, conversation, to);
+    await this.quota.take(address);
     const transcript = this.transcript(conversation, timeZone);
     const pdf = await this.gate.run(async () => {
       const sink = new BoundedSink(this.options.maxMailBytes);

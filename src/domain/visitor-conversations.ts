@@ -56,6 +56,8 @@ export class VisitorConversations {
       // The visitor is in from the start; agents are announced when they join.
       joined: [customerId],
       requestId: `chatplugin:${id}`,
+      // contacts.identify (a website backend with the system token) vouches for the contact's address.
+      trustedEmail: contact?.email ?? undefined,
       channelId: channel.id,
       contactId: contact?.id,
       openKey: contact ? `contact:${contact.id}:${channel.id}` : id,

@@ -33,8 +33,8 @@ export interface InitBody {
 }
 
 let counter = 0;
-/** Opens a web conversation for a fresh customer. */
-export async function initCustomer(baseUrl: string, extra: Record<string, unknown> = {}): Promise<InitBody> {
+/** Opens a web conversation for a fresh customer (`headers`: e.g. the system token, for a trusted init). */
+export async function initCustomer(baseUrl: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<InitBody> {
   counter += 1;
   const res = await postJson<InitBody>(`${baseUrl}/api/customer/init`, {
     firstName: 'Jane',
@@ -42,7 +42,7 @@ export async function initCustomer(baseUrl: string, extra: Record<string, unknow
     email: `jane${counter}@example.org`,
     channel: 'web',
     ...extra,
-  });
+  }, headers);
   if (res.status !== 200) throw new Error(`init failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
 }
@@ -129,8 +129,8 @@ export interface JoinedCustomer {
   info: Record<string, unknown>;
 }
 
-export async function joinedCustomer(baseUrl: string, extra: Record<string, unknown> = {}): Promise<JoinedCustomer> {
-  const init = await initCustomer(baseUrl, extra);
+export async function joinedCustomer(baseUrl: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<JoinedCustomer> {
+  const init = await initCustomer(baseUrl, extra, headers);
   const socket = await connect(baseUrl, { token: init.token });
   const infoPromise = nextEvent(socket, 'conversationInfo');
   const ack = await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id, name: init.participant.name });

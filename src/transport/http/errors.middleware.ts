@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { HubError, toHubError } from '../../contracts/errors.js';
+import { HubError, RateLimitedError, toHubError } from '../../contracts/errors.js';
 
 /** Writes a HubError in the one wire shape: `{error, code}` (plus `details` for field errors). */
 export function sendError(res: Parameters<RequestHandler>[1], err: HubError): void {
@@ -20,6 +20,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     else hubErr = toHubError(err);
     if (hubErr.code === 'INTERNAL') log.error({ err, method: req.method, path: req.path }, 'request failed');
     if (res.headersSent) return;
+    if (hubErr instanceof RateLimitedError) res.set('Retry-After', String(Math.max(1, hubErr.retryAfterSeconds)));
     sendError(res, hubErr);
   };
 }

@@ -58,7 +58,13 @@ const configSchema = z.object({
   mail: z.object({
     /** Bound on connecting to the SMTP server, its greeting, and each silence; a send gets four times it. */
     timeoutMs: z.coerce.number().int().positive(),
+    /** Transcript mails to one address per hour (whoever asks), so the hub cannot be turned on one inbox. */
+    perRecipientPerHour: z.coerce.number().int().positive(),
+    /** Transcript mails per minute in all, so the hub cannot be turned into a spam source. */
+    globalPerMinute: z.coerce.number().int().positive(),
   }),
+  /** How long a repeated init requestId (same request) returns the conversation it opened; later reuse is a CONFLICT. */
+  requestIdReplayWindowMs: z.coerce.number().int().positive(),
   transcripts: z.object({
     /** IANA zone transcript times are shown in unless the request names one (?tz=). */
     timeZone: timeZoneSchema,
@@ -200,7 +206,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     connectorKeys: parseConnectorKeys(env['CONNECTOR_KEYS']),
     smtpUrl: env['SMTP_URL'] || undefined,
     mailFrom: env['MAIL_FROM'] ?? defaults['mailFrom'],
-    mail: { ...mail, timeoutMs: env['SMTP_TIMEOUT_MS'] ?? mail['timeoutMs'] },
+    mail: {
+      ...mail,
+      timeoutMs: env['SMTP_TIMEOUT_MS'] ?? mail['timeoutMs'],
+      perRecipientPerHour: env['MAIL_PER_RECIPIENT_PER_HOUR'] ?? mail['perRecipientPerHour'],
+      globalPerMinute: env['MAIL_GLOBAL_PER_MINUTE'] ?? mail['globalPerMinute'],
+    },
+    requestIdReplayWindowMs: env['REQUEST_ID_REPLAY_WINDOW_MS'] ?? defaults['requestIdReplayWindowMs'],
     transcripts: {
       ...transcripts,
       timeZone: env['TRANSCRIPT_TIME_ZONE'] ?? transcripts['timeZone'],

@@ -24,6 +24,7 @@ import { SocketRealtime } from './transport/socket/realtime.adapter.js';
 import { toWireMessage } from './domain/types.js';
 import { TranscriptService } from './domain/transcript.service.js';
 import { PdfTranscriptRenderer } from './adapters/pdf/transcript.pdf.js';
+import { MemoryMailQuota } from './adapters/mail/mail-quota.js';
 import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
 import { RoutingService } from './domain/routing.service.js';
 import { AgentActions } from './domain/agent-actions.js';
@@ -124,7 +125,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     realtime,
     tokens,
     routing,
-    { greeting: config.greeting, historyLimit: config.historyLimit },
+    { greeting: config.greeting, historyLimit: config.historyLimit, requestIdReplayWindowMs: config.requestIdReplayWindowMs },
     log.child({ module: 'conversations' }),
   );
   // The outbox lives on the messages collection: the message store serves both ports.
@@ -162,6 +163,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     messageStore,
     new PdfTranscriptRenderer(),
     mailer,
+    new MemoryMailQuota(config.mail),
     config.transcripts,
     log.child({ module: 'transcripts' }),
   );

@@ -29,7 +29,19 @@ export interface Conversation {
   participants: Participant[];
   /** Participant ids that have joined at least once (first-join detection). */
   joined: string[];
+  /**
+   * The conversation's unique creation key. Init stores `init:<caller scope>:<client requestId>`
+   * (see init-requests.ts), the hub's own openers `open:<id>` and `chatplugin:<id>`: a client's
+   * requestId is never stored bare, so it can never name a key the hub uses internally.
+   */
   requestId: string;
+  /** Init conversations: the client's requestId as sent, and the fingerprint of the request that opened it (replays must match). */
+  initRequest?: { requestId: string; fingerprint: string } | undefined;
+  /**
+   * The address a trusted party set (system-token init, contacts.identify): the only one a
+   * customer token may have the transcript mailed to. An address the customer typed is not.
+   */
+  trustedEmail?: string | undefined;
   /**
    * The connector pool that reaches the customer (messages to them wait for its ack), when
    * the conversation came from a connector, a campaign, or an init on a connector-only channel.

@@ -16,6 +16,8 @@ const conversationSchema = new Schema<ConversationDoc>(
     participants: { type: [participant], default: [] },
     joined: { type: [String], default: [] },
     requestId: { type: String, required: true },
+    initRequest: { type: new Schema({ requestId: String, fingerprint: String }, { _id: false }), default: undefined },
+    trustedEmail: String,
     connector: String,
     channelId: String,
     openKey: String,

@@ -121,7 +121,15 @@ export class ConversationService {
       routingRev: 0,
     };
     const { conversation: stored, created } = await this.conversations.create(conversation);
-    if (!created) assertReplay(stored, initRequest.fingerprint, this.options.requestIdReplayWindowMs);
+    if (!created) {
+      try {
+        assertReplay(stored, initRequest.fingerprint, this.options.requestIdReplayWindowMs);
+      } catch (err) {
+        // A guessed or reused requestId: worth seeing in the log, once per refusal.
+        this.log.warn({ conversationId: stored.id }, 'init refused: requestId already used for another request or outside the replay window');
+        throw err;
+      }
+    }
     this.cache.put(stored);
     if (created) {
       this.history.track(stored.id);

@@ -96,6 +96,8 @@ const configSchema = z.object({
   allowedOrigins: z.array(z.string()),
   customerTokenTtlSeconds: z.coerce.number().int().positive(),
   agentTokenTtlSeconds: z.coerce.number().int().positive(),
+  /** How long a process trusts an agent's token epoch read from the database: another process's revocation is seen within it. */
+  revocationCacheMs: z.coerce.number().int().min(0),
   defaultMaxChats: z.coerce.number().int().positive(),
   jsonBodyLimit: z.string(),
   socketMaxPayloadBytes: z.coerce.number().int().positive(),
@@ -230,6 +232,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     logLevel: env['LOG_LEVEL'] ?? defaults['logLevel'],
     dataDir,
     historyCacheMessages: env['HISTORY_CACHE_MESSAGES'] ?? defaults['historyCacheMessages'],
+    customerTokenTtlSeconds: env['CUSTOMER_TOKEN_TTL_SECONDS'] ?? defaults['customerTokenTtlSeconds'],
+    agentTokenTtlSeconds: env['AGENT_TOKEN_TTL_SECONDS'] ?? defaults['agentTokenTtlSeconds'],
+    revocationCacheMs: env['REVOCATION_CACHE_MS'] ?? defaults['revocationCacheMs'],
     allowedOrigins: env['ALLOWED_ORIGINS'] !== undefined ? csv(env['ALLOWED_ORIGINS']) : defaults['allowedOrigins'],
     rateLimits: {
       initPerMinutePerIp: env['RATE_LIMIT_INIT_PER_MINUTE'] ?? rate['initPerMinutePerIp'],

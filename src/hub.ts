@@ -43,6 +43,9 @@ import { WebhookService } from './domain/webhook.service.js';
 import { conversationEndedPayload, MessageEvents } from './domain/webhook-payloads.js';
 import { MongoWebhookStore } from './storage/webhook.store.js';
 import { HttpWebhookSender } from './adapters/webhooks/http.sender.js';
+import { CredentialService } from './domain/credentials.service.js';
+import { MongoAgentCredentialStore } from './storage/agent-credential.store.js';
+import { SocketCredentialSessions } from './transport/socket/credential-sessions.js';
 
 export interface HubDeps {
   db: Database;
@@ -115,6 +118,17 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const sessions = new SocketAgentSessions(io, (membership) => conversations.recentMessages(membership));
   const agentStore = new MongoAgentStore(db, config.dbTimeoutMs);
   const routing = new RoutingService(conversationStore, agentStore, cache, writer, realtime, sessions, config.routing, log.child({ module: 'routing' }));
+  // Every token is checked for revocation here: conversations' resume epochs (through the cache) and agents' token epochs.
+  const credentials = new CredentialService(
+    tokens,
+    cache,
+    new MongoAgentCredentialStore(db, config.dbTimeoutMs),
+    { cacheMs: config.revocationCacheMs },
+    log.child({ module: 'credentials' }),
+  );
+  const credentialSessions = new SocketCredentialSessions(io, log.child({ module: 'socket' }));
+  credentials.onAgentRevoked((agentId) => credentialSessions.agentRevoked(agentId));
+  credentials.onAgentRevoked((agentId) => routing.agentRevoked(agentId));
   const actions = new AgentActions(conversationStore, agentStore, cache, sessions, routing, log.child({ module: 'routing' }));
   const conversations: ConversationService = new ConversationService(
     conversationStore,
@@ -179,7 +193,12 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     messages,
     routing,
     tokens,
-    { revoked: (conversationId) => pluginSessions?.revoked(conversationId) },
+    {
+      revoked: (conversationId) => {
+        pluginSessions?.revoked(conversationId);
+        credentialSessions.conversationRevoked(conversationId);
+      },
+    },
     config.historyLimit,
     log.child({ module: 'chatplugin' }),
   );
@@ -222,6 +241,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     contacts,
     deferredSends,
     tokens,
+    credentials,
     db,
     registry,
     log: log.child({ module: 'http' }),
@@ -240,12 +260,12 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     messages,
     routing,
     actions,
-    tokens,
+    credentials,
     log: log.child({ module: 'socket' }),
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,
     maxEventBytes: config.socketMaxPayloadBytes,
   });
-  pluginSessions = attachChatPlugin(io, { tokens, chatPlugin, log: log.child({ module: 'chatplugin' }) });
+  pluginSessions = attachChatPlugin(io, { credentials, chatPlugin, log: log.child({ module: 'chatplugin' }) });
 
   return {
     http,

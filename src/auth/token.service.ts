@@ -23,6 +23,8 @@ export interface AgentPrincipal {
   name: string;
   skills: string[];
   maxChats: number;
+  /** The agent's token epoch when issued; POST /api/agents/:id/revoke bumps it, so older tokens stop. */
+  epoch?: number;
   expiresAt?: number;
 }
 /** What a resume token names: one visitor of one conversation in one channel, at a revocation epoch. */
@@ -63,8 +65,9 @@ export class TokenService {
     return matchesDigest(candidate, this.systemDigest);
   }
 
+  /** A customer token; `epoch` is the conversation's resume epoch, so revoking the conversation's tokens stops it too. */
   issueCustomerToken(p: Omit<CustomerPrincipal, 'kind'>): string {
-    return jwt.sign({ cid: p.conversationId, name: p.name }, this.options.secret, {
+    return jwt.sign({ cid: p.conversationId, name: p.name, epoch: p.epoch ?? 0 }, this.options.secret, {
       algorithm: ALGORITHM,
       audience: 'customer',
       issuer: ISSUER,
@@ -108,15 +111,19 @@ export class TokenService {
     return { participantId: sub, conversationId, channelId, epoch };
   }
 
-  issueAgentToken(p: { id: string; name: string; skills: string[]; maxChats?: number | undefined }): string {
+  /** An agent token; `epoch` is the agent's token epoch now (see CredentialService.revokeAgent). */
+  issueAgentToken(p: { id: string; name: string; skills: string[]; maxChats?: number | undefined; epoch?: number | undefined }): string {
     return jwt.sign(
-      { name: p.name, skills: p.skills, maxChats: p.maxChats ?? this.options.defaultMaxChats },
+      { name: p.name, skills: p.skills, maxChats: p.maxChats ?? this.options.defaultMaxChats, epoch: p.epoch ?? 0 },
       this.options.secret,
       { algorithm: ALGORITHM, audience: 'agent', issuer: ISSUER, subject: p.id, expiresIn: this.options.agentTokenTtlSeconds },
     );
   }
 
-  /** Resolves a bearer credential (system token or JWT) to a principal, or throws UNAUTHORIZED. */
+  /**
+   * Resolves a bearer credential (system token or JWT) to a principal, or throws UNAUTHORIZED.
+   * Signature and expiry only: revocation needs the database, see CredentialService.authenticate.
+   */
   authenticate(token: string): Principal {
     if (this.isSystemToken(token)) return { kind: 'system' };
     let claims: jwt.JwtPayload;
@@ -149,7 +156,7 @@ export class TokenService {
     }
     if (claims.aud === 'agent') {
       const skills = Array.isArray(claims['skills']) ? claims['skills'].filter((s): s is string => typeof s === 'string') : [];
-      return {
+      const agent: AgentPrincipal = {
         kind: 'agent',
         agentId: claims.sub,
         name: typeof claims['name'] === 'string' ? claims['name'] : claims.sub,
@@ -157,6 +164,8 @@ export class TokenService {
         maxChats: typeof claims['maxChats'] === 'number' ? claims['maxChats'] : this.options.defaultMaxChats,
         expiresAt: claims.exp * 1000,
       };
+      if (typeof claims['epoch'] === 'number') agent.epoch = claims['epoch'];
+      return agent;
     }
     throw new HubError('UNAUTHORIZED', 'invalid token');
   }

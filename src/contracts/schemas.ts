@@ -311,6 +311,9 @@ export const conversationsQuerySchema = z.strictObject({
 });
 export type ConversationsQuery = z.infer<typeof conversationsQuerySchema>;
 
+/** POST /api/agents/:id/revoke's path. */
+export const agentParamsSchema = z.strictObject({ id: idString });
+
 export const agentsQuerySchema = z.strictObject({
   state: z.enum(['ready', 'notReady']).optional(),
   skill: z.string().max(100).optional(),

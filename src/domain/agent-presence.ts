@@ -3,7 +3,8 @@ import type { AgentProfile, AgentRecord } from './ports.js';
 /** An agent with at least one socket on this process (or in their grace period after the last one left). */
 export interface LocalAgent {
   profile: AgentProfile;
-  sockets: Set<string>;
+  /** The agent's sockets here, each with the expiry of the token it holds (ms since epoch; Infinity for none). */
+  sockets: Map<string, number>;
   /** The agent's record as last read or written by this process. */
   record: AgentRecord | undefined;
   /** Bumped by every write's result, so a read that started before a write never overwrites it. */
@@ -28,22 +29,36 @@ export class AgentPresence {
     return this.agents.get(id);
   }
 
-  /** Adds a socket; `first` is true when the agent was not here (or their grace period was running). */
-  attach(profile: AgentProfile, socketId: string, connect: () => Promise<void>): { agent: LocalAgent; first: boolean } {
+  /** Adds a socket (its token valid until `expiresAt`); `first` is true when the agent was not here (or their grace period was running). */
+  attach(profile: AgentProfile, socketId: string, connect: () => Promise<void>, expiresAt = Number.POSITIVE_INFINITY): { agent: LocalAgent; first: boolean } {
     let agent = this.agents.get(profile.id);
     const first = !agent || agent.sockets.size === 0;
     if (!agent) {
-      agent = { profile, sockets: new Set(), record: undefined, version: 0, connecting: Promise.resolve(), joined: new Set(), graceTimer: undefined };
+      agent = { profile, sockets: new Map(), record: undefined, version: 0, connecting: Promise.resolve(), joined: new Set(), graceTimer: undefined };
       this.agents.set(profile.id, agent);
     }
     agent.profile = profile;
     clearTimeout(agent.graceTimer);
     agent.graceTimer = undefined;
-    agent.sockets.add(socketId);
+    agent.sockets.set(socketId, expiresAt);
     // Every new socket refreshes the profile (a new token may change skills or maxChats) and the
     // presence, one after the other.
     agent.connecting = agent.connecting.then(connect, connect);
     return { agent, first };
+  }
+
+  /** A socket presented a fresh token: it counts until the new expiry. */
+  renew(id: string, socketId: string, expiresAt = Number.POSITIVE_INFINITY): void {
+    const agent = this.agents.get(id);
+    if (agent?.sockets.has(socketId)) agent.sockets.set(socketId, expiresAt);
+  }
+
+  /** Forgets the agent at once (their tokens were revoked): no grace period, nothing offered to them. */
+  remove(id: string): void {
+    const agent = this.agents.get(id);
+    if (!agent) return;
+    clearTimeout(agent.graceTimer);
+    this.agents.delete(id);
   }
 
   /** Removes a socket; after the last one, calls `expire` unless a socket returns within the grace period. */
@@ -66,12 +81,15 @@ export class AgentPresence {
     agent.version += 1;
   }
 
-  /** Agents with a socket here that are ready and under maxChats, longest idle first. */
-  available(): LocalAgent[] {
+  /**
+   * Agents with a socket here whose token has not expired, that are ready and under maxChats,
+   * longest idle first. An expired token is never offered a conversation, even before its socket closes.
+   */
+  available(now = Date.now()): LocalAgent[] {
     const ready: LocalAgent[] = [];
     for (const agent of this.agents.values()) {
       const r = agent.record;
-      if (agent.sockets.size > 0 && r && r.state === 'ready' && r.active.length < r.maxChats) ready.push(agent);
+      if (r && r.state === 'ready' && r.active.length < r.maxChats && hasLiveSocket(agent, now)) ready.push(agent);
     }
     return ready.sort((a, b) => (a.record?.idleSince.getTime() ?? 0) - (b.record?.idleSince.getTime() ?? 0) || a.profile.id.localeCompare(b.profile.id));
   }
@@ -89,4 +107,10 @@ export class AgentPresence {
     for (const agent of this.agents.values()) clearTimeout(agent.graceTimer);
     this.agents.clear();
   }
+}
+
+/** Whether one of the agent's sockets here holds a token that has not expired. */
+function hasLiveSocket(agent: LocalAgent, now: number): boolean {
+  for (const expiresAt of agent.sockets.values()) if (expiresAt > now) return true;
+  return false;
 }

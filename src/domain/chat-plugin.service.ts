@@ -18,7 +18,7 @@ export interface ChannelDirectory {
 
 /** The open /ws.chatplugin sockets of a conversation; implemented by the socket transport. */
 export interface ChatPluginSessionsPort {
-  /** The conversation's resume tokens were revoked: its visitor sockets are closed. */
+  /** The conversation's resume tokens were revoked: its visitor sockets (and every other socket holding one of its customer tokens) are closed. */
   revoked(conversationId: string): void;
 }
 
@@ -67,7 +67,7 @@ export class ChatPluginService {
     }
     const grant = this.tokens.verifyResumeToken(request.resume_token ?? '');
     const conversation = await this.granted(grant);
-    if ((conversation.resumeEpoch ?? 0) !== grant.epoch) throw new HubError('UNAUTHORIZED', 'resume token revoked');
+    if (grant.epoch < (conversation.resumeEpoch ?? 0)) throw new HubError('UNAUTHORIZED', 'resume token revoked');
     this.cache.put(conversation);
     const history = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
     const messages = history.map(forCustomer);
@@ -116,8 +116,12 @@ export class ChatPluginService {
     } else if (principal) {
       throw new HubError('FORBIDDEN', 'chatplugin.revokeResumeToken needs the system token, the chat plugin token or a resume token');
     } else if (body.resume_token) {
-      // Revoking twice is not an error (no epoch check): the token is dead either way.
-      conversationId = (await this.granted(this.tokens.verifyResumeToken(body.resume_token))).id;
+      // A revoked resume token is dead for everything, revoking again included: otherwise
+      // whoever kept a copy could keep logging the visitor out of every new session.
+      const grant = this.tokens.verifyResumeToken(body.resume_token);
+      const conversation = await this.granted(grant);
+      if (grant.epoch < (conversation.resumeEpoch ?? 0)) throw new HubError('UNAUTHORIZED', 'resume token revoked');
+      conversationId = conversation.id;
     } else {
       throw new HubError('UNAUTHORIZED', 'send Authorization: Bearer <token>, or the resume_token to revoke');
     }
@@ -154,7 +158,7 @@ export class ChatPluginService {
     }
     const conversation = await this.cache.get(principal.conversationId);
     if (!conversation) throw new HubError('NOT_FOUND', `conversation ${principal.conversationId} not found`);
-    if ((conversation.resumeEpoch ?? 0) !== (principal.epoch ?? 0)) throw new HubError('UNAUTHORIZED', 'token revoked; authenticate again');
+    if ((principal.epoch ?? 0) < (conversation.resumeEpoch ?? 0)) throw new HubError('UNAUTHORIZED', 'token revoked; authenticate again');
     if (conversation.customer.id !== principal.participantId) throw new HubError('FORBIDDEN', 'this token does not name the visitor of this conversation');
     return { conversation, participant: customerParticipant(conversation) };
   }

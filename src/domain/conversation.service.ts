@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { assertNotExpired, type Principal, type TokenService } from '../auth/token.service.js';
+import { assertNotExpired, type AgentPrincipal, type CustomerPrincipal, type Principal, type TokenService } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
 import { splitCustomFields, type InitRequest, type Participant } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
@@ -35,6 +35,8 @@ export interface Membership {
   staff: boolean;
   /** Expiry of the token the join was made with (ms since epoch); undefined for the system token. */
   expiresAt: number | undefined;
+  /** The customer or agent credential the join was made with, checked for revocation on every event; undefined for the system token. */
+  credential?: CustomerPrincipal | AgentPrincipal | undefined;
 }
 
 export interface JoinResult {
@@ -143,7 +145,7 @@ export class ConversationService {
       participant,
       requestId: stored.initRequest?.requestId ?? initRequest.requestId,
       timestamp: new Date().toISOString(),
-      token: this.tokens.issueCustomerToken({ participantId: participant.id, conversationId: stored.id, name: participant.name }),
+      token: this.tokens.issueCustomerToken({ participantId: participant.id, conversationId: stored.id, name: participant.name, epoch: stored.resumeEpoch ?? 0 }),
     };
   }
 
@@ -189,6 +191,7 @@ export class ConversationService {
       participant,
       staff: isStaff(participant),
       expiresAt: principal.kind === 'system' ? undefined : principal.expiresAt,
+      credential: principal.kind === 'system' ? undefined : principal,
     };
     // An ended conversation can be read, but joining it changes nothing.
     if (existing.status === 'ended') return { membership, conversation: existing, firstJoin: false };

@@ -122,6 +122,14 @@ export interface AgentStore {
   list(filter: AgentFilter, afterId: string | undefined, limit: number): Promise<AgentRecord[]>;
 }
 
+/** Each agent's token epoch: tokens issued at an older epoch are revoked. Kept apart from presence, so an agent who never connected can be revoked too. */
+export interface AgentCredentialStore {
+  /** The agent's current epoch (0 when never revoked). */
+  epoch(agentId: string): Promise<number>;
+  /** Bumps the agent's epoch by one and returns the new one. */
+  revoke(agentId: string, at: Date): Promise<number>;
+}
+
 export interface ConversationFilter {
   status?: ConversationStatus | undefined;
   subject?: string | undefined;

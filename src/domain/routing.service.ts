@@ -77,9 +77,14 @@ export class RoutingService {
   async agentConnected(principal: AgentPrincipal, socketId: string): Promise<AgentRecord> {
     const profile: AgentProfile = { id: principal.agentId, name: principal.name, skills: principal.skills, maxChats: principal.maxChats };
     let stored: AgentRecord | undefined;
-    const { agent } = this.presence.attach(profile, socketId, async () => {
-      stored = await this.agents.connected(profile, this.processId);
-    });
+    const { agent } = this.presence.attach(
+      profile,
+      socketId,
+      async () => {
+        stored = await this.agents.connected(profile, this.processId);
+      },
+      principal.expiresAt,
+    );
     await agent.connecting;
     if (!stored) throw new HubError('INTERNAL', 'agent record missing');
     this.presence.adopt(agent, stored);
@@ -87,6 +92,22 @@ export class RoutingService {
     this.log.info({ agentId: profile.id, sockets: agent.sockets.size, state: stored.state, load: stored.active.length }, 'agent connected');
     if (stored.state === 'ready') this.kick();
     return stored;
+  }
+
+  /** An agent socket presented a fresh token: it is offered conversations until the new expiry. */
+  agentRenewed(principal: AgentPrincipal, socketId: string): void {
+    this.presence.renew(principal.agentId, socketId, principal.expiresAt);
+  }
+
+  /**
+   * The agent's tokens were revoked: they are notReady at once (on every process, through the
+   * database) and forgotten here, so nothing more is routed to them. Their conversations stay theirs.
+   */
+  async agentRevoked(agentId: string): Promise<void> {
+    this.presence.remove(agentId);
+    await this.agents.setState(agentId, 'notReady', new Date());
+    await this.agents.disconnected(agentId, this.processId);
+    this.log.info({ agentId }, 'agent revoked; out of routing');
   }
 
   /** An agent socket went away; after the last one, the agent is notReady unless they return within the grace period. */

@@ -6,6 +6,7 @@ import { registerConversationModel } from './conversation.model.js';
 import { registerChannelModel } from './channel.model.js';
 import { registerMessageModel } from './message.model.js';
 import { registerAgentModel } from './agent.model.js';
+import { registerAgentCredentialModel } from './agent-credential.store.js';
 import { registerContactModel } from './contact.model.js';
 import { registerDeferredSendModel } from './deferred-send.store.js';
 import { registerWebhookEventModels } from './webhook.model.js';
@@ -44,6 +45,7 @@ export class Database implements DatabaseProbe {
     registerContactModel(this.connection);
     registerDeferredSendModel(this.connection);
     registerAgentModel(this.connection);
+    registerAgentCredentialModel(this.connection);
     registerWebhookEventModels(this.connection);
     this.connection.on('disconnected', () => {
       if (!this.stopped) this.log.warn('database disconnected; the driver keeps retrying');

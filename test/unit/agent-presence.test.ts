@@ -36,6 +36,17 @@ describe('AgentPresence (unit)', () => {
     expect(presence.available().map((a) => a.profile.id)).to.deep.equal(['early', 'late']);
   });
 
+  it('never offers an agent whose sockets all hold expired tokens; a fresh token counts again', () => {
+    presence = new AgentPresence(1000);
+    const { agent } = presence.attach(profile('lapsed'), 's1', async () => undefined, Date.now() - 1);
+    presence.adopt(agent, record('lapsed', 100));
+    expect(presence.available()).to.deep.equal([]);
+    presence.attach(profile('lapsed'), 's2', async () => undefined, Date.now() + 60_000);
+    expect(presence.available().map((a) => a.profile.id)).to.deep.equal(['lapsed']);
+    presence.renew('lapsed', 's2', Date.now() - 1);
+    expect(presence.available()).to.deep.equal([]);
+  });
+
   it('counts tabs as one agent and starts the grace period only when the last tab goes', async () => {
     presence = new AgentPresence(60);
     const expired: string[] = [];

@@ -1,21 +1,21 @@
 import { Router, type Request } from 'express';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { bearerToken, type Principal, type TokenService } from '../../auth/token.service.js';
+import { bearerToken, type Principal } from '../../auth/token.service.js';
 import { parseOrThrow } from '../../contracts/schemas.js';
 import { chatPluginAuthenticateSchema, chatPluginResumeTokenSchema, chatPluginRevokeSchema, chatPluginSendSchema } from '../../contracts/seed-api.schemas.js';
 import type { ChatPluginService } from '../../domain/chat-plugin.service.js';
 import { seedMessageOf, toSeedMessage } from '../../domain/seed-view.js';
-import { principalOf } from './auth.middleware.js';
+import { principalOf, type Authenticator } from './auth.middleware.js';
 import { idempotencyKey } from './idempotency.js';
 import { consumeOrRefuse } from './rate-limit.js';
 
 /** The caller's principal when an Authorization header is present; undefined without one. */
-function optionalPrincipal(req: Request, tokens: TokenService): Principal | undefined {
-  return bearerToken(req.get('authorization')) === undefined ? undefined : principalOf(req, tokens);
+async function optionalPrincipal(req: Request, credentials: Authenticator): Promise<Principal | undefined> {
+  return bearerToken(req.get('authorization')) === undefined ? undefined : principalOf(req, credentials);
 }
 
 /** The chat plugin's HTTP side (seeds 000/001): authenticate, resume tokens, send. */
-export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenService, authenticatePerMinutePerIp: number, sendsPerSecond: number): Router {
+export function chatPluginRouter(chatPlugin: ChatPluginService, credentials: Authenticator, authenticatePerMinutePerIp: number, sendsPerSecond: number): Router {
   const router = Router();
   const limiter = new RateLimiterMemory({ points: authenticatePerMinutePerIp, duration: 60 });
   // A visitor's sends are bounded like a socket's events (RATE_LIMIT_SOCKET_EVENTS_PER_SECOND).
@@ -36,20 +36,20 @@ export function chatPluginRouter(chatPlugin: ChatPluginService, tokens: TokenSer
   });
 
   router.post('/chatplugin.resumeToken', async (req, res) => {
-    const principal = principalOf(req, tokens);
+    const principal = await principalOf(req, credentials);
     const input = parseOrThrow(chatPluginResumeTokenSchema, req.body ?? {}, 'chatplugin.resumeToken request');
     res.json({ resume_token: await chatPlugin.resumeToken(principal, input) });
   });
 
   router.post('/chatplugin.revokeResumeToken', async (req, res) => {
-    const principal = optionalPrincipal(req, tokens);
+    const principal = await optionalPrincipal(req, credentials);
     const input = parseOrThrow(chatPluginRevokeSchema, req.body ?? {}, 'chatplugin.revokeResumeToken request');
     const conversation = await chatPlugin.revoke(principal, input);
     res.json({ conversation_id: conversation.id, revoked: true });
   });
 
   router.post('/chatplugin.send', async (req, res) => {
-    const principal = principalOf(req, tokens);
+    const principal = await principalOf(req, credentials);
     if (principal.kind === 'customer') await consumeOrRefuse(sends, principal.participantId, res, 'chatplugin.send requests');
     const key = idempotencyKey(req);
     const input = parseOrThrow(chatPluginSendSchema, req.body, 'chatplugin.send request');

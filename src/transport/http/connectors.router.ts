@@ -1,25 +1,24 @@
 import { Router } from 'express';
-import type { TokenService } from '../../auth/token.service.js';
 import { HubError } from '../../contracts/errors.js';
 import { campaignSendSchema, channelsConnectSchema, conversationSendSchema, messagesResendSchema, parseOrThrow } from '../../contracts/schemas.js';
 import type { ConnectorService } from '../../domain/connector.service.js';
 import { toSeedMessage } from '../../domain/seed-view.js';
 import type { DeferredSends } from '../../domain/deferred-sends.js';
-import { principalOf, requireSystem } from './auth.middleware.js';
+import { principalOf, requireSystem, type Authenticator } from './auth.middleware.js';
 import { idempotencyKey } from './idempotency.js';
 
 /** §6's campaign path: channels.connect, messages.send, messages.resend. */
-export function connectorsRouter(connectors: ConnectorService, deferred: DeferredSends, tokens: TokenService): Router {
+export function connectorsRouter(connectors: ConnectorService, deferred: DeferredSends, credentials: Authenticator): Router {
   const router = Router();
 
   router.post('/channels.connect', async (req, res) => {
-    requireSystem(req, tokens);
+    await requireSystem(req, credentials);
     const input = parseOrThrow(channelsConnectSchema, req.body, 'channels.connect request');
     res.json(await connectors.connectChannel(input.source, input.name));
   });
 
   router.post('/messages.send', async (req, res) => {
-    requireSystem(req, tokens);
+    await requireSystem(req, credentials);
     const key = idempotencyKey(req);
     const body = req.body as Record<string, unknown> | undefined;
     if (body && typeof body === 'object' && 'conversation_id' in body) {
@@ -39,7 +38,7 @@ export function connectorsRouter(connectors: ConnectorService, deferred: Deferre
   });
 
   router.post('/messages.resend', async (req, res) => {
-    const principal = principalOf(req, tokens);
+    const principal = await principalOf(req, credentials);
     if (principal.kind === 'customer') throw new HubError('FORBIDDEN', 'messages.resend requires an agent or the system token');
     const input = parseOrThrow(messagesResendSchema, req.body, 'messages.resend request');
     res.json(toSeedMessage(await connectors.resend(input.message_id)));

@@ -1,13 +1,12 @@
 import { Router } from 'express';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { initSchema, parseOrThrow } from '../../contracts/schemas.js';
-import type { TokenService } from '../../auth/token.service.js';
 import type { ConversationService } from '../../domain/conversation.service.js';
-import { principalOf } from './auth.middleware.js';
+import { principalOf, type Authenticator } from './auth.middleware.js';
 import { consumeOrRefuse } from './rate-limit.js';
 
 /** /api/customer: the Customer Channel API's HTTP side. */
-export function customerRouter(conversations: ConversationService, tokens: TokenService, initPerMinutePerIp: number): Router {
+export function customerRouter(conversations: ConversationService, credentials: Authenticator, initPerMinutePerIp: number): Router {
   const router = Router();
   const limiter = new RateLimiterMemory({ points: initPerMinutePerIp, duration: 60 });
 
@@ -15,7 +14,7 @@ export function customerRouter(conversations: ConversationService, tokens: Token
     await consumeOrRefuse(limiter, req.ip ?? 'unknown', res, 'init requests');
     // No credential: an anonymous (web) init. A credential, when sent, must be valid: the system
     // token may open connector channels and vouch for the customer's address.
-    const principal = req.get('authorization') === undefined ? undefined : principalOf(req, tokens);
+    const principal = req.get('authorization') === undefined ? undefined : await principalOf(req, credentials);
     const request = parseOrThrow(initSchema, req.body, 'init request');
     res.json(await conversations.init(request, principal));
   });

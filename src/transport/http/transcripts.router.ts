@@ -1,11 +1,11 @@
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type { Principal, TokenService } from '../../auth/token.service.js';
+import type { Principal } from '../../auth/token.service.js';
 import { HubError } from '../../contracts/errors.js';
 import { parseOrThrow, transcriptParamsSchema, transcriptQuerySchema } from '../../contracts/schemas.js';
 import type { TranscriptService } from '../../domain/transcript.service.js';
-import { principalOf } from './auth.middleware.js';
+import { principalOf, type Authenticator } from './auth.middleware.js';
 import { consumeOrRefuse } from './rate-limit.js';
 
 function callerKey(principal: Principal): string {
@@ -15,12 +15,12 @@ function callerKey(principal: Principal): string {
 }
 
 /** GET /api/customer/transcript/:id/:type: the PDF, streamed, or sent by mail. */
-export function transcriptsRouter(transcripts: TranscriptService, tokens: TokenService, perMinutePerCaller: number, log: Logger): Router {
+export function transcriptsRouter(transcripts: TranscriptService, credentials: Authenticator, perMinutePerCaller: number, log: Logger): Router {
   const router = Router();
   const limiter = new RateLimiterMemory({ points: perMinutePerCaller, duration: 60 });
 
   router.get('/:id/:type', async (req, res) => {
-    const principal = principalOf(req, tokens);
+    const principal = await principalOf(req, credentials);
     await consumeOrRefuse(limiter, callerKey(principal), res, 'transcript requests');
     const params = parseOrThrow(transcriptParamsSchema, { ...req.params }, 'path');
     const query = parseOrThrow(transcriptQuerySchema, { ...req.query }, 'query');

@@ -25,7 +25,9 @@ export class SocketAgentSessions implements AgentSessionsPort {
       // Already a member (joinConversation, an earlier pass): nothing to repeat.
       if (socket.data.memberships.has(conversation.id)) continue;
       const principal = socket.data.agent;
-      const membership: Membership = { conversationId: conversation.id, participant, staff: true, expiresAt: principal?.expiresAt };
+      // A socket whose token has expired gets nothing more (it is about to be closed).
+      if (principal?.expiresAt !== undefined && principal.expiresAt <= Date.now()) continue;
+      const membership: Membership = { conversationId: conversation.id, participant, staff: true, expiresAt: principal?.expiresAt, credential: principal };
       await enterConversation(socket, membership);
       joining.push({ socket, membership });
     }

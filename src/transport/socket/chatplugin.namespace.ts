@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import type { Namespace, Socket } from 'socket.io';
-import { bearerToken, type TokenService } from '../../auth/token.service.js';
+import { bearerToken } from '../../auth/token.service.js';
 import { errorAck, HubError } from '../../contracts/errors.js';
 import type { ChatPluginService, ChatPluginSessionsPort } from '../../domain/chat-plugin.service.js';
+import type { CredentialService } from '../../domain/credentials.service.js';
 import type { SeedActivity, SeedMessage } from '../../domain/seed-view.js';
+import { ExpiryWatch } from './expiry-watch.js';
 import { handshakeRefusal } from './handshake-refusal.js';
 import { rooms } from './rooms.js';
 import type { HubServer } from './socket.gateway.js';
@@ -30,7 +32,7 @@ export type ChatPluginNamespace = Namespace<Record<string, never>, ChatPluginSer
 type VisitorSocket = Socket<Record<string, never>, ChatPluginServerEvents, Record<string, never>, VisitorSocketData>;
 
 export interface ChatPluginNamespaceDeps {
-  tokens: TokenService;
+  credentials: CredentialService;
   chatPlugin: ChatPluginService;
   log: Logger;
 }
@@ -39,9 +41,6 @@ export interface ChatPluginNamespaceDeps {
 export function chatPluginNamespace(io: HubServer): ChatPluginNamespace {
   return io.of(CHAT_PLUGIN_NAMESPACE) as unknown as ChatPluginNamespace;
 }
-
-/** Longest timer Node keeps (about 24.8 days); a later expiry is checked again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Authenticates visitor sockets (the chat plugin token in `auth.token` or an `Authorization: Bearer`
@@ -55,39 +54,27 @@ export function attachChatPlugin(io: HubServer, deps: ChatPluginNamespaceDeps): 
     const token = typeof fromAuth === 'string' && fromAuth.length > 0 ? fromAuth : bearerToken(socket.handshake.headers.authorization);
     const refuse = (err: unknown): void => next(handshakeRefusal(err));
     if (!token) return refuse(new HubError('UNAUTHORIZED', 'a chat plugin token is required in the handshake: auth: { token }'));
-    let principal;
-    try {
-      principal = deps.tokens.authenticate(token);
-    } catch (err) {
-      return refuse(err);
-    }
-    deps.chatPlugin.visitor(principal).then(({ conversation, participant }) => {
+    (async () => {
+      const principal = await deps.credentials.authenticate(token);
+      const { conversation, participant } = await deps.chatPlugin.visitor(principal);
       socket.data.conversationId = conversation.id;
       socket.data.participantId = participant.id;
       socket.data.expiresAt = principal.kind === 'customer' ? principal.expiresAt : undefined;
-      next();
-    }, refuse);
+    })().then(() => next(), refuse);
   });
 
   ns.on('connection', (socket: VisitorSocket) => {
     const { conversationId, participantId } = socket.data;
     void socket.join([rooms.conversation(conversationId), rooms.participant(conversationId, participantId)]);
-    let timer: NodeJS.Timeout | undefined;
-    const watchExpiry = (): void => {
-      const { expiresAt } = socket.data;
-      if (expiresAt === undefined) return;
-      const left = expiresAt - Date.now();
-      if (left > MAX_TIMER_MS) {
-        timer = setTimeout(watchExpiry, MAX_TIMER_MS);
-        return;
-      }
-      timer = setTimeout(() => {
+    const expiry = new ExpiryWatch(
+      () => socket.data.expiresAt,
+      () => {
         socket.emit('error', { code: 'UNAUTHORIZED', message: 'token expired; authenticate again (POST /chatplugin.authenticate with the resume token)' });
         socket.disconnect();
-      }, Math.max(0, left));
-    };
-    watchExpiry();
-    socket.on('disconnect', () => clearTimeout(timer));
+      },
+    );
+    expiry.arm();
+    socket.on('disconnect', () => expiry.stop());
     // The namespace only delivers: answer anything sent to it instead of ignoring it.
     socket.onAny((event: string, ...args: unknown[]) => {
       const body = errorAck(new HubError('BAD_REQUEST', `unknown event "${String(event).slice(0, 50)}": this namespace only delivers; send with POST /chatplugin.send`));

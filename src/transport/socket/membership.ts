@@ -5,11 +5,14 @@ import type { HubSocket } from './socket.gateway.js';
 /** The rooms of a member: the conversation's, their own, and the staff or the non-staff room (whispers and staff metadata skip the latter). */
 function memberRooms(membership: Membership): string[] {
   const { conversationId, participant, staff } = membership;
-  return [
+  const names = [
     rooms.conversation(conversationId),
     rooms.participant(conversationId, participant.id),
     staff ? rooms.staff(conversationId) : rooms.nonStaff(conversationId),
   ];
+  // Revoking the conversation's tokens closes the sockets that joined with one of them.
+  if (membership.credential?.kind === 'customer') names.push(rooms.customerCredential(membership.credential.conversationId));
+  return names;
 }
 
 /**
@@ -19,6 +22,8 @@ function memberRooms(membership: Membership): string[] {
 export async function enterConversation(socket: HubSocket, membership: Membership): Promise<void> {
   const previous = socket.data.memberships.get(membership.conversationId);
   socket.data.memberships.set(membership.conversationId, membership);
+  // The socket now also lives until this credential expires, if that is sooner.
+  socket.data.expiry?.arm();
   const names = memberRooms(membership);
   await socket.join(names);
   // Joined again as someone else (another participant, other rights): out of the old rooms, so the

@@ -10,6 +10,8 @@ export const rooms = {
   nonStaff: (conversationId: string): string => `c:${conversationId}:ns`,
   /** Agents and system participants: the sockets that read messages whole. */
   staff: (conversationId: string): string => `c:${conversationId}:st`,
+  /** Sockets holding a customer token of the conversation: closed when its tokens are revoked. */
+  customerCredential: (conversationId: string): string => `c:${conversationId}:cred`,
   /** Every socket of one agent (tabs, devices): they receive the agent's conversations together. */
   agent: (agentId: string): string => `a:${agentId}`,
 };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Server, Socket } from 'socket.io';
-import { assertNotExpired, type AgentPrincipal, type Principal, type TokenService } from '../../auth/token.service.js';
+import type { AgentPrincipal, Principal } from '../../auth/token.service.js';
 import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents } from '../../contracts/events.js';
 import {
@@ -18,10 +18,12 @@ import type { ConversationService, Membership } from '../../domain/conversation.
 import type { MessageService } from '../../domain/message.service.js';
 import type { RoutingService } from '../../domain/routing.service.js';
 import type { AgentActions } from '../../domain/agent-actions.js';
+import type { CredentialService } from '../../domain/credentials.service.js';
 import { asSeenBy, toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
 import { enterConversation, leaveConversation } from './membership.js';
+import { ExpiryWatch } from './expiry-watch.js';
 import { handshakeRefusal } from './handshake-refusal.js';
 import { rooms } from './rooms.js';
 
@@ -35,6 +37,8 @@ export interface SocketData {
   agent?: AgentPrincipal | undefined;
   /** Settles once the agent's record and presence exist. */
   agentBinding?: Promise<void> | undefined;
+  /** Closes the socket when the earliest of its credentials expires. */
+  expiry?: ExpiryWatch | undefined;
 }
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -45,7 +49,8 @@ export interface GatewayDeps extends ConnectorHandlerDeps {
   messages: MessageService;
   routing: RoutingService;
   actions: AgentActions;
-  tokens: TokenService;
+  /** Verifies tokens with revocation checked. */
+  credentials: CredentialService;
   log: Logger;
   eventsPerSecond: number;
   /** Largest event payload accepted, as JSON bytes; larger ones are answered PAYLOAD_TOO_LARGE. */
@@ -54,28 +59,80 @@ export interface GatewayDeps extends ConnectorHandlerDeps {
 
 type Handler = (socket: HubSocket, payload: unknown) => Promise<object>;
 
-/** Resolves the credential of an event: the payload's token wins over the handshake's. */
-function principalFor(socket: HubSocket, payload: unknown, tokens: TokenService): Principal | undefined {
+/** The earliest expiry of the credentials a socket holds (handshake, agent binding, joins); undefined when none expires. */
+function socketDeadline(socket: HubSocket): number | undefined {
+  let earliest: number | undefined;
+  const consider = (at: number | undefined): void => {
+    if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+  };
+  const { principal, agent, memberships } = socket.data;
+  if (principal && principal.kind !== 'system') consider(principal.expiresAt);
+  consider(agent?.expiresAt);
+  for (const membership of memberships.values()) consider(membership.expiresAt);
+  return earliest;
+}
+
+/** Whether two principals name the same customer of the same conversation, or the same agent. */
+function sameHolder(a: Principal | undefined, b: Principal): boolean {
+  if (a?.kind === 'customer' && b.kind === 'customer') return a.conversationId === b.conversationId && a.participantId === b.participantId;
+  if (a?.kind === 'agent' && b.kind === 'agent') return a.agentId === b.agentId;
+  return false;
+}
+
+/** A fresh token in an event renews what the socket holds for the same customer or agent (a later expiry, a newer epoch). */
+function renewCredentials(socket: HubSocket, fresh: Principal): void {
+  if (fresh.kind === 'system') return;
+  const later = (held: { expiresAt?: number | undefined } | undefined): boolean => (held?.expiresAt ?? 0) <= (fresh.expiresAt ?? Number.POSITIVE_INFINITY);
+  if (sameHolder(socket.data.principal, fresh) && later(socket.data.principal as { expiresAt?: number })) socket.data.principal = fresh;
+  for (const membership of socket.data.memberships.values()) {
+    if (membership.credential && sameHolder(membership.credential, fresh) && later(membership.credential)) {
+      membership.credential = fresh;
+      membership.expiresAt = fresh.expiresAt;
+    }
+  }
+  socket.data.expiry?.arm();
+}
+
+/** Resolves the credential of an event: the payload's token wins over the handshake's; expired or revoked is UNAUTHORIZED. */
+async function principalFor(socket: HubSocket, payload: unknown, credentials: CredentialService): Promise<Principal | undefined> {
   const token = (payload as { token?: unknown } | null)?.token;
-  const principal = typeof token === 'string' && token.length > 0 ? tokens.authenticate(token) : socket.data.principal;
-  assertNotExpired(principal);
+  if (typeof token === 'string' && token.length > 0) {
+    const fresh = await credentials.authenticate(token);
+    renewCredentials(socket, fresh);
+    return fresh;
+  }
+  const principal = socket.data.principal;
+  await credentials.assertCurrent(principal);
   return principal;
+}
+
+/** A socket's right to act in a conversation it joined: the join's credential must not have expired or been revoked since. */
+async function assertMember(membership: Membership, credentials: CredentialService): Promise<void> {
+  if (membership.expiresAt !== undefined && membership.expiresAt <= Date.now()) {
+    throw new HubError('UNAUTHORIZED', 'token expired; reconnect and join again with a fresh token');
+  }
+  await credentials.assertCurrent(membership.credential);
 }
 
 /** Wires the Customer Channel API's socket events to the domain services. */
 export function attachGateway(io: HubServer, deps: GatewayDeps): void {
-  const { tokens, log, routing } = deps;
+  const { credentials, log, routing } = deps;
 
   /** Makes the socket one of the agent's (room, presence); a socket belongs to one agent only. */
   const bindAgent = (socket: HubSocket, principal: AgentPrincipal): Promise<void> => {
     const bound = socket.data.agent;
     if (bound) {
       if (bound.agentId !== principal.agentId) throw new HubError('FORBIDDEN', `this connection belongs to agent ${bound.agentId}`);
-      // A fresh token extends the connection's life.
-      socket.data.agent = principal;
+      // A fresh token extends the connection's life, and the agent's presence with it.
+      if ((bound.expiresAt ?? 0) <= (principal.expiresAt ?? Number.POSITIVE_INFINITY)) {
+        socket.data.agent = principal;
+        routing.agentRenewed(principal, socket.id);
+        socket.data.expiry?.arm();
+      }
       return socket.data.agentBinding ?? Promise.resolve();
     }
     socket.data.agent = principal;
+    socket.data.expiry?.arm();
     const binding = (async () => {
       await socket.join(rooms.agent(principal.agentId));
       await routing.agentConnected(principal, socket.id);
@@ -91,7 +148,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   };
   /** The agent principal of an event, bound to the socket; FORBIDDEN for anyone else. */
   const agentOf = async (socket: HubSocket, payload: unknown, what: string): Promise<AgentPrincipal> => {
-    const principal = principalFor(socket, payload, tokens);
+    const principal = await principalFor(socket, payload, credentials);
     if (!principal) throw new HubError('UNAUTHORIZED', `${what} needs an agent token: pass it in the handshake auth or as "token"`);
     if (principal.kind !== 'agent') throw new HubError('FORBIDDEN', `${what} needs an agent token`);
     await bindAgent(socket, principal);
@@ -99,7 +156,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   };
   /** Who acts in a transfer or leave: an agent (bound to the socket) or the system token. */
   const actorOf = async (socket: HubSocket, payload: unknown, conversationId: string, what: string) => {
-    const principal = principalFor(socket, payload, tokens);
+    const principal = await principalFor(socket, payload, credentials);
     if (!principal) throw new HubError('UNAUTHORIZED', `${what} needs an agent or the system token`);
     if (principal.kind === 'agent') await bindAgent(socket, principal);
     return { principal, participant: socket.data.memberships.get(conversationId)?.participant };
@@ -115,19 +172,20 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       socket.data.principal = undefined;
       return next();
     }
-    try {
-      if (typeof token !== 'string') throw new HubError('UNAUTHORIZED', 'auth.token must be a string');
-      socket.data.principal = tokens.authenticate(token);
-      next();
-    } catch (err) {
-      next(handshakeRefusal(err));
-    }
+    if (typeof token !== 'string') return next(handshakeRefusal(new HubError('UNAUTHORIZED', 'auth.token must be a string')));
+    credentials.authenticate(token).then(
+      (principal) => {
+        socket.data.principal = principal;
+        next();
+      },
+      (err: unknown) => next(handshakeRefusal(err)),
+    );
   });
 
   const handlers: Record<keyof ClientToServerEvents, Handler> = {
     joinConversation: async (socket, payload) => {
       const input = parseOrThrow(joinConversationSchema, payload, 'joinConversation payload');
-      const principal = principalFor(socket, payload, tokens);
+      const principal = await principalFor(socket, payload, credentials);
       if (principal?.kind === 'agent') await bindAgent(socket, principal);
       const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
       const { membership, conversation } = result;
@@ -155,13 +213,17 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       if (socket.data.connector) return connector.inbound(socket, payload);
       const input = parseOrThrow(sendMessageSchema, payload, 'sendMessage payload');
       const membership = input.conversationId ? socket.data.memberships.get(input.conversationId) : undefined;
+      if (membership) await assertMember(membership, credentials);
       const message = await deps.messages.send(membership, input, socket.id);
       return { message };
     },
     endConversation: async (socket, payload) => {
       const input = parseOrThrow(endConversationSchema, payload, 'endConversation payload');
-      const principal = principalFor(socket, payload, tokens);
-      const ended = await deps.conversations.end(principal, socket.data.memberships.get(input.conversationId), input.conversationId);
+      const principal = await principalFor(socket, payload, credentials);
+      const membership = socket.data.memberships.get(input.conversationId);
+      // Like sendMessage: a join whose token has expired or been revoked ends nothing (the system token needs no join).
+      if (membership && principal?.kind !== 'system') await assertMember(membership, credentials);
+      const ended = await deps.conversations.end(principal, membership, input.conversationId);
       return { conversationId: ended.id, endedAt: ended.endedAt?.toISOString() ?? new Date().toISOString() };
     },
     registerConnector: connector.registerConnector,
@@ -192,6 +254,18 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
 
   io.on('connection', (socket) => {
     const handshake = socket.data.principal;
+    // Every namespace closes a socket once its credential expires, so it stops receiving at once.
+    const expiry = new ExpiryWatch(
+      () => socketDeadline(socket),
+      () => {
+        socket.emit('error', errorAck(new HubError('UNAUTHORIZED', 'token expired; reconnect with a fresh token')));
+        log.debug({ socketId: socket.id }, 'socket closed at its token expiry');
+        socket.disconnect();
+      },
+    );
+    socket.data.expiry = expiry;
+    expiry.arm();
+    if (handshake?.kind === 'customer') void socket.join(rooms.customerCredential(handshake.conversationId));
     if (handshake?.kind === 'agent') {
       bindAgent(socket, handshake).catch((err: unknown) => {
         log.warn({ err: toHubError(err).message, agentId: handshake.agentId }, 'could not register an agent connection');
@@ -238,6 +312,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       });
     }
     socket.on('disconnect', () => {
+      expiry.stop();
       void limiter.delete(socket.id);
       if (socket.data.agent) routing.agentDisconnected(socket.data.agent.agentId, socket.id);
     });

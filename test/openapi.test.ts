@@ -136,6 +136,21 @@ describe('HTTP API matches docs/openapi.yaml', function () {
     });
   });
 
+  describe('POST /api/agents/{id}/revoke', () => {
+    it('200 with the system token, and the revoked token is 401; 400, 401 and 403 otherwise', async () => {
+      const token = await mintAgentToken(hub.url, 'agent-doc-revoked');
+      expect((await api.get('/api/conversations', { auth: agentToken(token) })).status).to.equal(200);
+      const revoked = await api.post('/api/agents/{id}/revoke', { auth: systemToken, params: { id: 'agent-doc-revoked' } });
+      expect(revoked.status).to.equal(200);
+      expect(revoked.body).to.deep.equal({ agentId: 'agent-doc-revoked', revoked: true });
+      expect((await api.get('/api/conversations', { auth: agentToken(token) })).status).to.equal(401);
+      expect((await api.post('/api/agents/{id}/revoke', { auth: systemToken, params: { id: 'x'.repeat(201) } })).status).to.equal(400);
+      expect((await api.post('/api/agents/{id}/revoke', { params: { id: 'agent-doc-revoked' } })).status).to.equal(401);
+      const fresh = await mintAgentToken(hub.url, 'agent-doc-revoked');
+      expect((await api.post('/api/agents/{id}/revoke', { auth: agentToken(fresh), params: { id: 'agent-doc-revoked' } })).status).to.equal(403);
+    });
+  });
+
   describe('GET /api/agents and GET /api/conversations', () => {
     it('GET /api/agents: 200 pages of agents; 400, 401, 403', async () => {
       for (const id of ['agent-list-1', 'agent-list-2']) {

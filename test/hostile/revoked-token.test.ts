@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
-import { closeAllSockets, connect, connectRefused, emitAck, initCustomer, nextEvent, postJson, type AnyAck } from '../support/clients.js';
+import { closeAllSockets, connect, connectRefused, emitAck, initCustomer, nextEvent, postJson, sleep, type AnyAck } from '../support/clients.js';
 import { bearer, chatPluginChannel, newVisitor, resumeTokenOf, system } from '../support/chatplugin.js';
 import { startHub, type RunningHub } from '../support/hub.js';
 import { startTestStore, type TestStore } from '../support/store.js';
@@ -11,11 +11,12 @@ function subjectOf(token: string): string {
   return payload.sub;
 }
 
-/** Resolves once the hub closes the socket, with the `error` events it sent before. */
+/** Resolves once the hub closes the socket (or with reason "still open" after 5 s), with the `error` events it sent before. */
 function closedByHub(socket: Socket): Promise<{ reason: string; errors: Array<{ error: { code: string } }> }> {
   const errors: Array<{ error: { code: string } }> = [];
   socket.on('error', (e: { error: { code: string } }) => errors.push(e));
-  return new Promise((resolve) => socket.once('disconnect', (reason) => resolve({ reason, errors })));
+  const closed = new Promise<string>((resolve) => socket.once('disconnect', (reason) => resolve(reason)));
+  return Promise.race([closed, sleep(5000).then(() => 'still open')]).then((reason) => ({ reason, errors }));
 }
 
 function codeOf(ack: AnyAck): string {
@@ -110,7 +111,9 @@ describe('hostile: a revoked token is dead on every surface', function () {
     await info;
     const closed = closedByHub(customer);
     expect((await postJson(`${hub.url}/chatplugin.revokeResumeToken`, { conversation_id: init.conversationId }, system)).status).to.equal(200);
-    expect((await closed).errors.map((e) => e.error.code)).to.deep.equal(['UNAUTHORIZED']);
+    const { reason, errors } = await closed;
+    expect(reason).to.equal('io server disconnect');
+    expect(errors.map((e) => e.error.code)).to.deep.equal(['UNAUTHORIZED']);
     expect((await connectRefused(hub.url, { token: init.token })).data?.code).to.equal('UNAUTHORIZED');
   });
 });

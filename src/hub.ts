@@ -228,6 +228,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     routing,
     webhooks: webhookService,
     seedApi: { chatPlugin, contacts, deferredSends },
+    credentials,
     connectedSockets: () => io.engine.clientsCount,
   });
 

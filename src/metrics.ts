@@ -11,6 +11,8 @@ export interface MetricsSources {
   transcripts: TranscriptService;
   routing: RoutingService;
   connectedSockets: () => number;
+  /** Agent token revocations (POST /api/agents/:id/revoke). */
+  credentials: { readonly stats: { agentRevocations: number } };
   /** §6: chat plugin, contacts, messages.send's deferred sends. */
   seedApi: {
     chatPlugin: { readonly stats: { opened: number; resumed: number; revoked: number } };
@@ -192,6 +194,7 @@ export function createMetrics(sources: MetricsSources): Registry {
     resume: sources.seedApi.chatPlugin.stats.resumed,
   }));
   labelledCounter(registry, 'hub_chatplugin_revocations_total', 'Conversations whose resume tokens were revoked', undefined, () => ({ '': sources.seedApi.chatPlugin.stats.revoked }));
+  labelledCounter(registry, 'hub_agent_revocations_total', 'Agents whose tokens were revoked (POST /api/agents/:id/revoke)', undefined, () => ({ '': sources.credentials.stats.agentRevocations }));
   labelledCounter(registry, 'hub_contacts_identified_total', 'contacts.identify outcomes: a contact created, found, or a conflict (409)', 'outcome', () => {
     const { created, found, conflicts } = sources.seedApi.contacts.stats;
     return { created, found, conflict: conflicts };

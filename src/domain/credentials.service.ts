@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { assertNotExpired, type AgentPrincipal, type Principal, type TokenService } from '../auth/token.service.js';
+import { assertNotExpired, type Principal, type TokenService } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
 import type { ConversationCache } from './conversation-cache.js';
 import type { AgentCredentialStore } from './ports.js';
@@ -104,12 +104,6 @@ export class CredentialService {
       }
     }
     return epoch;
-  }
-
-  /** Whether an agent principal's token is still current, without the database (memory only). */
-  knownRevoked(principal: AgentPrincipal): boolean {
-    const hit = this.agentEpochs.get(principal.agentId);
-    return hit !== undefined && (principal.epoch ?? 0) < hit.epoch;
   }
 
   private remember(agentId: string, epoch: number): void {

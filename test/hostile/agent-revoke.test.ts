@@ -74,5 +74,7 @@ describe('hostile: POST /api/agents/:id/revoke retires every token of an agent',
     // An agent who never connected can be revoked too (a token minted and leaked before first use).
     expect((await postJson(`${hub.url}/api/agents/agent-self/revoke`, {}, system)).status).to.equal(200);
     expect((await connectRefused(hub.url, { token: own })).data?.code).to.equal('UNAUTHORIZED');
+    const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+    expect(metrics).to.match(/^hub_agent_revocations_total [2-9]\d*$/m);
   });
 });

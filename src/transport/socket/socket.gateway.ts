@@ -66,7 +66,7 @@ function socketDeadline(socket: HubSocket): number | undefined {
     if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
   };
   const { principal, agent, memberships } = socket.data;
-  if (principal && principal.kind !== 'system') consider(principal.expiresAt);
+  consider(expiryOf(principal));
   consider(agent?.expiresAt);
   for (const membership of memberships.values()) consider(membership.expiresAt);
   return earliest;
@@ -79,31 +79,14 @@ function sameHolder(a: Principal | undefined, b: Principal): boolean {
   return false;
 }
 
-/** A fresh token in an event renews what the socket holds for the same customer or agent (a later expiry, a newer epoch). */
-function renewCredentials(socket: HubSocket, fresh: Principal): void {
-  if (fresh.kind === 'system') return;
-  const later = (held: { expiresAt?: number | undefined } | undefined): boolean => (held?.expiresAt ?? 0) <= (fresh.expiresAt ?? Number.POSITIVE_INFINITY);
-  if (sameHolder(socket.data.principal, fresh) && later(socket.data.principal as { expiresAt?: number })) socket.data.principal = fresh;
-  for (const membership of socket.data.memberships.values()) {
-    if (membership.credential && sameHolder(membership.credential, fresh) && later(membership.credential)) {
-      membership.credential = fresh;
-      membership.expiresAt = fresh.expiresAt;
-    }
-  }
-  socket.data.expiry?.arm();
+/** When a principal's token stops (ms since epoch); undefined for the system token. */
+function expiryOf(principal: Principal | undefined): number | undefined {
+  return principal && principal.kind !== 'system' ? principal.expiresAt : undefined;
 }
 
-/** Resolves the credential of an event: the payload's token wins over the handshake's; expired or revoked is UNAUTHORIZED. */
-async function principalFor(socket: HubSocket, payload: unknown, credentials: CredentialService): Promise<Principal | undefined> {
-  const token = (payload as { token?: unknown } | null)?.token;
-  if (typeof token === 'string' && token.length > 0) {
-    const fresh = await credentials.authenticate(token);
-    renewCredentials(socket, fresh);
-    return fresh;
-  }
-  const principal = socket.data.principal;
-  await credentials.assertCurrent(principal);
-  return principal;
+/** Whether `fresh` lasts at least as long as `held`: only then does it replace it. */
+function outlasts(fresh: Principal, held: Principal): boolean {
+  return (expiryOf(held) ?? 0) <= (expiryOf(fresh) ?? Number.POSITIVE_INFINITY);
 }
 
 /** A socket's right to act in a conversation it joined: the join's credential must not have expired or been revoked since. */
@@ -118,17 +101,46 @@ async function assertMember(membership: Membership, credentials: CredentialServi
 export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   const { credentials, log, routing } = deps;
 
+  /**
+   * A fresh token in an event renews what the socket holds for the same customer or agent
+   * (handshake credential, agent binding and presence, joins), and so the socket's life.
+   */
+  const renew = (socket: HubSocket, fresh: Principal): void => {
+    if (fresh.kind === 'system') return;
+    const { principal, agent } = socket.data;
+    if (principal && sameHolder(principal, fresh) && outlasts(fresh, principal)) socket.data.principal = fresh;
+    if (fresh.kind === 'agent' && agent && sameHolder(agent, fresh) && outlasts(fresh, agent)) {
+      socket.data.agent = fresh;
+      routing.agentRenewed(fresh, socket.id);
+    }
+    for (const membership of socket.data.memberships.values()) {
+      if (membership.credential && sameHolder(membership.credential, fresh) && outlasts(fresh, membership.credential)) {
+        membership.credential = fresh;
+        membership.expiresAt = fresh.expiresAt;
+      }
+    }
+    socket.data.expiry?.arm();
+  };
+  /** Resolves the credential of an event: the payload's token wins over the handshake's; expired or revoked is UNAUTHORIZED. */
+  const principalFor = async (socket: HubSocket, payload: unknown): Promise<Principal | undefined> => {
+    const token = (payload as { token?: unknown } | null)?.token;
+    if (typeof token === 'string' && token.length > 0) {
+      const fresh = await credentials.authenticate(token);
+      renew(socket, fresh);
+      return fresh;
+    }
+    const principal = socket.data.principal;
+    await credentials.assertCurrent(principal);
+    return principal;
+  };
+
   /** Makes the socket one of the agent's (room, presence); a socket belongs to one agent only. */
   const bindAgent = (socket: HubSocket, principal: AgentPrincipal): Promise<void> => {
     const bound = socket.data.agent;
     if (bound) {
       if (bound.agentId !== principal.agentId) throw new HubError('FORBIDDEN', `this connection belongs to agent ${bound.agentId}`);
       // A fresh token extends the connection's life, and the agent's presence with it.
-      if ((bound.expiresAt ?? 0) <= (principal.expiresAt ?? Number.POSITIVE_INFINITY)) {
-        socket.data.agent = principal;
-        routing.agentRenewed(principal, socket.id);
-        socket.data.expiry?.arm();
-      }
+      renew(socket, principal);
       return socket.data.agentBinding ?? Promise.resolve();
     }
     socket.data.agent = principal;
@@ -148,7 +160,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   };
   /** The agent principal of an event, bound to the socket; FORBIDDEN for anyone else. */
   const agentOf = async (socket: HubSocket, payload: unknown, what: string): Promise<AgentPrincipal> => {
-    const principal = await principalFor(socket, payload, credentials);
+    const principal = await principalFor(socket, payload);
     if (!principal) throw new HubError('UNAUTHORIZED', `${what} needs an agent token: pass it in the handshake auth or as "token"`);
     if (principal.kind !== 'agent') throw new HubError('FORBIDDEN', `${what} needs an agent token`);
     await bindAgent(socket, principal);
@@ -156,7 +168,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   };
   /** Who acts in a transfer or leave: an agent (bound to the socket) or the system token. */
   const actorOf = async (socket: HubSocket, payload: unknown, conversationId: string, what: string) => {
-    const principal = await principalFor(socket, payload, credentials);
+    const principal = await principalFor(socket, payload);
     if (!principal) throw new HubError('UNAUTHORIZED', `${what} needs an agent or the system token`);
     if (principal.kind === 'agent') await bindAgent(socket, principal);
     return { principal, participant: socket.data.memberships.get(conversationId)?.participant };
@@ -185,7 +197,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   const handlers: Record<keyof ClientToServerEvents, Handler> = {
     joinConversation: async (socket, payload) => {
       const input = parseOrThrow(joinConversationSchema, payload, 'joinConversation payload');
-      const principal = await principalFor(socket, payload, credentials);
+      const principal = await principalFor(socket, payload);
       if (principal?.kind === 'agent') await bindAgent(socket, principal);
       const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
       const { membership, conversation } = result;
@@ -219,7 +231,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     },
     endConversation: async (socket, payload) => {
       const input = parseOrThrow(endConversationSchema, payload, 'endConversation payload');
-      const principal = await principalFor(socket, payload, credentials);
+      const principal = await principalFor(socket, payload);
       const membership = socket.data.memberships.get(input.conversationId);
       // Like sendMessage: a join whose token has expired or been revoked ends nothing (the system token needs no join).
       if (membership && principal?.kind !== 'system') await assertMember(membership, credentials);

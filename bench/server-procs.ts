@@ -49,6 +49,10 @@ export async function startHubProcess(
       LOG_LEVEL: 'warn',
       RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '100000',
       RATE_LIMIT_INIT_PER_MINUTE: '1000000',
+      // Every bench client comes from loopback, thousands of sockets at once: no connection caps.
+      MAX_SOCKETS_PER_ADDRESS: '0',
+      MAX_SOCKETS_PER_PRINCIPAL: '0',
+      RATE_LIMIT_JOINS_PER_MINUTE: '1000000',
       DATA_DIR: dataDir,
       NODE_ENV: 'production',
       ...env,

@@ -105,6 +105,30 @@ const configSchema = z.object({
   dbServerSelectionTimeoutMs: z.coerce.number().int().positive(),
   historyLimit: z.coerce.number().int().positive().max(1000),
   historyCacheMessages: z.coerce.number().int().min(0),
+  /** Caches are bounded by approximate bytes, and entries larger than maxEntryBytes are not cached. */
+  caches: z.object({
+    historyMaxBytes: z.coerce.number().int().min(0),
+    conversationMaxBytes: z.coerce.number().int().min(0),
+    /** Recent sends remembered to answer clientMessageId retries. */
+    recentSendsMaxBytes: z.coerce.number().int().min(0),
+    maxEntryBytes: z.coerce.number().int().positive(),
+  }),
+  sockets: z.object({
+    /** Bytes of message JSON a conversationInfo carries at most (the newest message always goes). */
+    joinHistoryMaxBytes: z.coerce.number().int().positive(),
+    /** A connection with more than this queued and unread is closed. */
+    maxBufferedBytes: z.coerce.number().int().positive(),
+    /** How often every connection's unread backlog is looked at. */
+    backlogCheckMs: z.coerce.number().int().min(10),
+    /** joinConversation events per minute and connection. */
+    joinsPerMinute: z.coerce.number().int().positive(),
+    /** Sockets at once per agent, customer or visitor, over both namespaces (0: no cap). */
+    maxPerPrincipal: z.coerce.number().int().min(0),
+    /** Sockets at once per client address, over both namespaces (0: no cap). */
+    maxPerAddress: z.coerce.number().int().min(0),
+    /** A refused socket event is logged once per this interval per sender, event and code. */
+    refusalLogMs: z.coerce.number().int().min(0),
+  }),
   greeting: z.string(),
   rateLimits: z.object({
     initPerMinutePerIp: z.coerce.number().int().positive(),
@@ -150,7 +174,12 @@ const configSchema = z.object({
   }),
 })
   // Signing is not optional: an unsigned webhook could be forged by anyone who learns the URL.
-  .refine((c) => !c.webhookUrl || c.webhookSecret, { path: ['webhookSecret'], error: 'WEBHOOK_SECRET is required when WEBHOOK_URL is set' });
+  .refine((c) => !c.webhookUrl || c.webhookSecret, { path: ['webhookSecret'], error: 'WEBHOOK_SECRET is required when WEBHOOK_URL is set' })
+  // Otherwise every join of a busy conversation would close the joiner's connection.
+  .refine((c) => c.sockets.maxBufferedBytes >= c.sockets.joinHistoryMaxBytes + c.socketMaxPayloadBytes, {
+    path: ['sockets', 'maxBufferedBytes'],
+    error: 'SOCKET_MAX_BUFFERED_BYTES must be at least JOIN_HISTORY_MAX_BYTES + socketMaxPayloadBytes',
+  });
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -184,6 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const chatPlugin = (defaults['chatPlugin'] ?? {}) as Record<string, unknown>;
   const messagesApi = (defaults['messagesApi'] ?? {}) as Record<string, unknown>;
   const webhooks = (defaults['webhooks'] ?? {}) as Record<string, unknown>;
+  const caches = (defaults['caches'] ?? {}) as Record<string, unknown>;
+  const sockets = (defaults['sockets'] ?? {}) as Record<string, unknown>;
   const dataDir = resolve(env['DATA_DIR'] ?? String(defaults['dataDir']));
   let hubSecret = env['HUB_SECRET'];
   let systemToken = env['SYSTEM_TOKEN'];
@@ -235,6 +266,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
     customerTokenTtlSeconds: env['CUSTOMER_TOKEN_TTL_SECONDS'] ?? defaults['customerTokenTtlSeconds'],
     agentTokenTtlSeconds: env['AGENT_TOKEN_TTL_SECONDS'] ?? defaults['agentTokenTtlSeconds'],
     revocationCacheMs: env['REVOCATION_CACHE_MS'] ?? defaults['revocationCacheMs'],
+    caches: {
+      ...caches,
+      historyMaxBytes: env['HISTORY_CACHE_MAX_BYTES'] ?? caches['historyMaxBytes'],
+      conversationMaxBytes: env['CONVERSATION_CACHE_MAX_BYTES'] ?? caches['conversationMaxBytes'],
+      recentSendsMaxBytes: env['RECENT_SENDS_CACHE_MAX_BYTES'] ?? caches['recentSendsMaxBytes'],
+      maxEntryBytes: env['CACHE_MAX_ENTRY_BYTES'] ?? caches['maxEntryBytes'],
+    },
+    sockets: {
+      ...sockets,
+      joinHistoryMaxBytes: env['JOIN_HISTORY_MAX_BYTES'] ?? sockets['joinHistoryMaxBytes'],
+      maxBufferedBytes: env['SOCKET_MAX_BUFFERED_BYTES'] ?? sockets['maxBufferedBytes'],
+      joinsPerMinute: env['RATE_LIMIT_JOINS_PER_MINUTE'] ?? sockets['joinsPerMinute'],
+      maxPerPrincipal: env['MAX_SOCKETS_PER_PRINCIPAL'] ?? sockets['maxPerPrincipal'],
+      maxPerAddress: env['MAX_SOCKETS_PER_ADDRESS'] ?? sockets['maxPerAddress'],
+    },
     allowedOrigins: env['ALLOWED_ORIGINS'] !== undefined ? csv(env['ALLOWED_ORIGINS']) : defaults['allowedOrigins'],
     rateLimits: {
       initPerMinutePerIp: env['RATE_LIMIT_INIT_PER_MINUTE'] ?? rate['initPerMinutePerIp'],

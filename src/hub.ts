@@ -38,6 +38,10 @@ import { VisitorConversations } from './domain/visitor-conversations.js';
 import { MongoContactStore } from './storage/contact.store.js';
 import { MongoDeferredSendStore } from './storage/deferred-send.store.js';
 import { attachChatPlugin } from './transport/socket/chatplugin.namespace.js';
+import { clientAddress, type TrustProxy } from './transport/client-address.js';
+import { ConnectionCaps } from './transport/socket/connection-caps.js';
+import type { SocketAdmission } from './transport/socket/socket-admission.js';
+import { BacklogGuard } from './transport/socket/write-backlog.js';
 import { NO_WEBHOOKS, type WebhookPort } from './domain/webhook.ports.js';
 import { WebhookService } from './domain/webhook.service.js';
 import { conversationEndedPayload, MessageEvents } from './domain/webhook-payloads.js';
@@ -92,9 +96,17 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const messageStore = new MongoMessageStore(db, config.dbTimeoutMs);
   // A deadline well inside the 5 s clients may wait for an ack, leaving room for the insert itself.
   const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }), { maxWaitMs: Math.min(2000, config.dbTimeoutMs) });
-  const cache = new ConversationCache(conversationStore, config.redisUrl ? 2000 : Number.POSITIVE_INFINITY);
+  const { caches } = config;
+  const cache = new ConversationCache(conversationStore, config.redisUrl ? 2000 : Number.POSITIVE_INFINITY, {
+    maxBytes: caches.conversationMaxBytes,
+    maxEntryBytes: caches.maxEntryBytes,
+  });
   // Several processes (REDIS_URL) write to the same conversations, so a per-process history is not whole.
-  const history = new HistoryCache(config.historyLimit, config.redisUrl ? 0 : config.historyCacheMessages);
+  // One more than a join shows, so a join knows whether older messages exist.
+  const history = new HistoryCache(config.historyLimit + 1, config.redisUrl ? 0 : config.historyCacheMessages, {
+    maxBytes: caches.historyMaxBytes,
+    maxMessageBytes: caches.maxEntryBytes,
+  });
   writer.observe((stored) => history.append(stored));
 
   // Socket.IO wraps the server's existing request listener and keeps /socket.io for itself,
@@ -114,8 +126,14 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     serveClient: false,
   });
   const realtime = new SocketRealtime(io);
+  const backlog = new BacklogGuard(
+    io.engine,
+    { maxBytes: config.sockets.maxBufferedBytes, checkMs: config.sockets.backlogCheckMs },
+    log.child({ module: 'socket' }),
+  );
+  const caps = new ConnectionCaps({ maxPerPrincipal: config.sockets.maxPerPrincipal, maxPerAddress: config.sockets.maxPerAddress });
   // The sessions read history through the conversation service, built just below (it needs the routing).
-  const sessions = new SocketAgentSessions(io, (membership) => conversations.recentMessages(membership));
+  const sessions = new SocketAgentSessions(io, (membership) => conversations.joinHistory(membership), backlog);
   const agentStore = new MongoAgentStore(db, config.dbTimeoutMs);
   const routing = new RoutingService(conversationStore, agentStore, cache, writer, realtime, sessions, config.routing, log.child({ module: 'routing' }));
   // Every token is checked for revocation here: conversations' resume epochs (through the cache) and agents' token epochs.
@@ -139,7 +157,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     realtime,
     tokens,
     routing,
-    { greeting: config.greeting, historyLimit: config.historyLimit, requestIdReplayWindowMs: config.requestIdReplayWindowMs },
+    { greeting: config.greeting, historyLimit: config.historyLimit, requestIdReplayWindowMs: config.requestIdReplayWindowMs, joinHistoryMaxBytes: config.sockets.joinHistoryMaxBytes },
     log.child({ module: 'conversations' }),
   );
   // The outbox lives on the messages collection: the message store serves both ports.
@@ -156,7 +174,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     conversations.onEnded((conversation, endedBy) => webhooks.emit('conversation.ended', conversationEndedPayload(conversation, endedBy)));
     webhookService.start();
   }
-  const messages = new MessageService(cache, writer, realtime, outbox);
+  const messages = new MessageService(cache, writer, realtime, outbox, { maxBytes: caches.recentSendsMaxBytes, maxEntryBytes: caches.maxEntryBytes });
   const connectors = new ConnectorService(
     config.connectorKeys,
     config.channels,
@@ -230,6 +248,11 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     seedApi: { chatPlugin, contacts, deferredSends },
     credentials,
     connectedSockets: () => io.engine.clientsCount,
+    bounds: {
+      cacheBytes: () => ({ history: history.bytes, conversations: cache.bytes, recentSends: messages.recentBytes }),
+      backlogDrops: () => backlog.stats.dropped,
+      capRefusals: () => caps.stats,
+    },
   });
 
   app = createHttpApp({
@@ -254,6 +277,9 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     transcriptsPerMinutePerCaller: config.transcripts.perMinutePerCaller,
     trustProxy: config.trustProxy,
   });
+  // Sockets are counted per address as Express sees req.ip (the same TRUST_PROXY setting).
+  const trust = app.get('trust proxy fn') as TrustProxy;
+  const admission: SocketAdmission = { caps, addressOf: (handshake) => clientAddress(handshake.address, handshake.headers['x-forwarded-for'], trust) };
   attachGateway(io, {
     conversations,
     connectors,
@@ -265,8 +291,12 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     log: log.child({ module: 'socket' }),
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,
     maxEventBytes: config.socketMaxPayloadBytes,
+    admission,
+    backlog,
+    joinsPerMinute: config.sockets.joinsPerMinute,
+    refusalLogMs: config.sockets.refusalLogMs,
   });
-  pluginSessions = attachChatPlugin(io, { credentials, chatPlugin, log: log.child({ module: 'chatplugin' }) });
+  pluginSessions = attachChatPlugin(io, { credentials, chatPlugin, log: log.child({ module: 'chatplugin' }), admission });
 
   return {
     http,
@@ -275,6 +305,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     webhooks,
     async close() {
       routing.close();
+      backlog.close();
       await deferredSends.close();
       await writer.drain();
       await new Promise<void>((resolve) => {

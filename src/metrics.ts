@@ -19,6 +19,12 @@ export interface MetricsSources {
     contacts: { readonly stats: { created: number; found: number; conflicts: number } };
     deferredSends: { readonly stats: { deferred: number; sent: number; failed: number } };
   };
+  /** What bounds one client's cost: cache sizes, connections closed for not reading, handshakes refused at a cap. */
+  bounds?: {
+    cacheBytes: () => Record<string, number>;
+    backlogDrops: () => number;
+    capRefusals: () => { refusedPrincipal: number; refusedAddress: number };
+  };
   /** Undefined when webhooks are off (WEBHOOK_URL unset): the metrics then stay at zero. */
   webhooks: { readonly stats: WebhookStats; readonly pending: number } | undefined;
 }
@@ -199,6 +205,25 @@ export function createMetrics(sources: MetricsSources): Registry {
     const { created, found, conflicts } = sources.seedApi.contacts.stats;
     return { created, found, conflict: conflicts };
   });
+  const bounds = sources.bounds;
+  if (bounds) {
+    new Gauge({
+      name: 'hub_cache_bytes',
+      help: 'Approximate heap bytes each in-memory cache holds (history, conversations, recentSends)',
+      labelNames: ['cache'],
+      registers: [registry],
+      collect() {
+        for (const [cache, bytes] of Object.entries(bounds.cacheBytes())) this.set({ cache }, bytes);
+      },
+    });
+    labelledCounter(registry, 'hub_socket_backlog_closed_total', 'Connections closed because more than SOCKET_MAX_BUFFERED_BYTES waited unread for them', undefined, () => ({
+      '': bounds.backlogDrops(),
+    }));
+    labelledCounter(registry, 'hub_socket_handshakes_refused_total', 'Socket handshakes refused at a connection cap, by cap (principal, address)', 'cap', () => {
+      const { refusedPrincipal, refusedAddress } = bounds.capRefusals();
+      return { principal: refusedPrincipal, address: refusedAddress };
+    });
+  }
   labelledCounter(registry, 'hub_deferred_sends_total', 'messages.send answered 202: deferred, later sent to its conversation, or failed', 'outcome', () => ({ ...sources.seedApi.deferredSends.stats }));
   return registry;
 }

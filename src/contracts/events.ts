@@ -23,6 +23,10 @@ export type Ack<T extends object> = (response: ({ ok: true } & T) | ErrorAck) =>
 export interface ConversationInfo {
   conversation: WireConversation;
   messages: WireMessage[];
+  /** Extension: older messages visible to the receiver were left out (count or byte bound). */
+  hasMore: boolean;
+  /** Extension: a POST /messages.list cursor for the chat messages before `messages`; null without `hasMore`. */
+  olderCursor: string | null;
   participants: Participant[];
   role: Role;
 }

@@ -4,6 +4,7 @@ import type { ConversationCache } from './conversation-cache.js';
 import type { HistoryCache } from './history-cache.js';
 import type { ConversationStore } from './ports.js';
 import { notYetRouted, type Conversation } from './types.js';
+import { ByteLru } from './byte-lru.js';
 
 /** Who a connector or campaign is talking to, for a conversation it opens. */
 export interface ChannelCustomer {
@@ -17,13 +18,16 @@ export interface ChannelCustomer {
   channelId?: string | undefined;
 }
 
+/** Open conversations remembered by customer and connector: 8 MiB of keys (refIds are up to 200 characters). */
+const OPEN_IDS_BOUNDS = { maxBytes: 8 * 1024 * 1024, maxEntryBytes: 4096 };
+
 /**
  * Conversations that connectors and campaigns open: one open conversation per customer
  * (refId) and connector, found again for every later message, also across processes.
  */
 export class ConnectorConversations {
   /** openKey → id of the customer's open conversation on a connector channel. */
-  private readonly openIds = new Map<string, string>();
+  private readonly openIds = new ByteLru<string>(OPEN_IDS_BOUNDS);
   private readonly opening = new Map<string, Promise<{ conversation: Conversation; created: boolean }>>();
 
   constructor(
@@ -39,7 +43,7 @@ export class ConnectorConversations {
    */
   async open(connector: string, who: ChannelCustomer): Promise<{ conversation: Conversation; created: boolean }> {
     const openKey = `${connector}:${who.refId}`;
-    const known = this.openIds.get(openKey);
+    const known = this.openIds.touch(openKey);
     if (known) {
       const cached = await this.cache.get(known);
       if (cached && cached.status !== 'ended') return { conversation: cached, created: false };
@@ -99,10 +103,6 @@ export class ConnectorConversations {
   }
 
   private rememberOpen(openKey: string, conversationId: string): void {
-    if (this.openIds.size >= 100_000) {
-      const oldest = this.openIds.keys().next().value;
-      if (oldest !== undefined) this.openIds.delete(oldest);
-    }
-    this.openIds.set(openKey, conversationId);
+    this.openIds.set(openKey, conversationId, 2 * conversationId.length);
   }
 }

@@ -1,3 +1,5 @@
+import { approxBytes } from './approx-size.js';
+import { ByteLru, type ByteLruOptions } from './byte-lru.js';
 import type { ConversationStore } from './ports.js';
 import type { Conversation } from './types.js';
 
@@ -6,25 +8,41 @@ interface Entry {
   at: number;
 }
 
+/** Bounds of the conversation cache: 32 MiB in all, 256 KiB for one conversation. */
+export const CONVERSATION_CACHE_DEFAULTS: ByteLruOptions = { maxBytes: 32 * 1024 * 1024, maxEntryBytes: 256 * 1024 };
+
 /**
  * A bounded read cache of conversations for the message hot path, so a send does not
  * cost a database read. Every change this process makes updates it at once, so with a
  * single process entries never go stale (ttlMs = Infinity); when several processes share
- * the database, a change made by another one is seen within `ttlMs`.
+ * the database, a change made by another one is seen within `ttlMs`. Bounded by the
+ * approximate bytes of the conversations (their participants and customer fields grow),
+ * least recently used first; a conversation over the per-entry bound is read each time.
  */
 export class ConversationCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: ByteLru<Entry>;
   /** One database read per conversation at a time, however many sends miss together. */
   private readonly loading = new Map<string, Promise<Conversation | null>>();
 
   constructor(
     private readonly store: ConversationStore,
     private readonly ttlMs = 2000,
-    private readonly maxEntries = 50_000,
-  ) {}
+    bounds: ByteLruOptions = CONVERSATION_CACHE_DEFAULTS,
+  ) {
+    this.entries = new ByteLru(bounds);
+  }
+
+  /** Approximate bytes held, for the metrics. */
+  get bytes(): number {
+    return this.entries.bytes;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
 
   async get(id: string): Promise<Conversation | null> {
-    const hit = this.entries.get(id);
+    const hit = this.entries.touch(id);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.conversation;
     let load = this.loading.get(id);
     if (!load) {
@@ -41,12 +59,7 @@ export class ConversationCache {
   }
 
   put(conversation: Conversation): void {
-    this.entries.delete(conversation.id);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(conversation.id, { conversation, at: Date.now() });
+    this.entries.set(conversation.id, { conversation, at: Date.now() }, approxBytes(conversation));
   }
 
   delete(id: string): void {

@@ -7,11 +7,12 @@ import type { ConversationCache } from './conversation-cache.js';
 import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import { assertMayOpen, assertReplay, CONNECTOR_ONLY_CHANNELS, initIdentity } from './init-requests.js';
+import { historyPage, type HistoryPage } from './join-history.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RoutingService } from './routing.service.js';
 import type { ConversationFilter, ConversationStore, ListPosition, MessageStore, RealtimePort } from './ports.js';
-import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
+import { isStaff, toWireMessage, type Conversation } from './types.js';
 
 /** Conversations' cursor: (createdAt ms, id) of the last one on the page. */
 function positionOf(cursor: string): ListPosition {
@@ -50,7 +51,12 @@ export interface ConversationServiceOptions {
   historyLimit: number;
   /** How long a repeated requestId (same request) is answered with the conversation it opened. */
   requestIdReplayWindowMs: number;
+  /** Bytes of JSON a join's history (conversationInfo) carries at most, besides its newest message. */
+  joinHistoryMaxBytes?: number;
 }
+
+/** Default bound on a join's history: 512 KiB of JSON. */
+export const JOIN_HISTORY_MAX_BYTES = 512 * 1024;
 
 /** Told once a conversation's end is stored, with who ended it. */
 export type EndedListener = (conversation: Conversation, endedBy: Participant) => void;
@@ -212,11 +218,18 @@ export class ConversationService {
     return { membership, conversation, firstJoin: recorded.firstJoin };
   }
 
-  /** The latest messages the member may read, oldest first (for conversationInfo). */
-  async recentMessages(membership: Membership): Promise<StoredMessage[]> {
+  /**
+   * The latest messages the member may read, oldest first, within `historyLimit` messages and
+   * `joinHistoryMaxBytes` of JSON (for conversationInfo), with a cursor for older ones.
+   */
+  async joinHistory(membership: Membership): Promise<HistoryPage> {
     const { conversationId, participant, staff } = membership;
     const limit = this.options.historyLimit;
-    return this.history.visible(conversationId, participant.id, staff, limit) ?? this.messages.latestVisible(conversationId, participant.id, staff, limit);
+    // One more than shown, to know whether older ones exist.
+    const latest =
+      this.history.visible(conversationId, participant.id, staff, limit + 1) ??
+      (await this.messages.latestVisible(conversationId, participant.id, staff, limit + 1));
+    return historyPage(conversationId, latest, limit, this.options.joinHistoryMaxBytes ?? JOIN_HISTORY_MAX_BYTES, staff);
   }
 
   /** After a first join: tells the others (participantJoined) and greets a customer. */

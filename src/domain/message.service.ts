@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { approxBytes } from './approx-size.js';
+import { ByteLru, type ByteLruOptions } from './byte-lru.js';
 import { HubError } from '../contracts/errors.js';
 import type { ActivityType, Attachment, Participant, SendMessagePayload } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
@@ -36,10 +38,13 @@ function owingConnector(conversation: Conversation, sender: Participant, content
   return audience.includes('*') || audience.includes(conversation.customer.id) ? conversation.connector : undefined;
 }
 
+/** Remembered sends (for quick clientMessageId retries): 16 MiB in all, 64 KiB for one. */
+export const RECENT_SENDS_DEFAULTS: ByteLruOptions = { maxBytes: 16 * 1024 * 1024, maxEntryBytes: 64 * 1024 };
+
 /** Accepts messages from joined participants, stores them in order, and relays them. */
 export class MessageService {
   /** Recently accepted clientMessageIds, so a quick retry is answered without a database read. */
-  private readonly recent = new Map<string, Promise<StoredMessage>>();
+  private readonly recent: ByteLru<Promise<StoredMessage>>;
 
   constructor(
     private readonly cache: ConversationCache,
@@ -47,8 +52,15 @@ export class MessageService {
     private readonly realtime: RealtimePort,
     /** Where messages owed to a connector go once stored. */
     private readonly outbox?: { enqueue(message: StoredMessage): void },
-    private readonly maxRecent = 20_000,
-  ) {}
+    recentBounds: ByteLruOptions = RECENT_SENDS_DEFAULTS,
+  ) {
+    this.recent = new ByteLru(recentBounds);
+  }
+
+  /** Approximate bytes of the remembered sends, for the metrics. */
+  get recentBytes(): number {
+    return this.recent.bytes;
+  }
 
   /** sendMessage: returns the stored message (or, for `typing`, the relayed one) as the sender may read it. */
   async send(membership: Membership | undefined, payload: SendMessagePayload, socketId: string): Promise<WireMessage> {
@@ -124,17 +136,16 @@ export class MessageService {
       this.realtime.deliver(toWireMessage(s), s.audience, exceptSocketId);
       if (s.delivery) this.outbox?.enqueue(s);
     });
-    if (content.clientMessageId) this.remember(recentKey, stored);
+    if (content.clientMessageId) this.remember(recentKey, stored, approxBytes(message));
     return toWireMessage(await stored);
   }
 
-  private remember(key: string, stored: Promise<StoredMessage>): void {
-    if (this.recent.size >= this.maxRecent) {
-      const oldest = this.recent.keys().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
-    }
-    this.recent.set(key, stored);
+  /** Keeps a send for quick retries; one too large is not kept (a retry then finds it by its dedupKey in the store). */
+  private remember(key: string, stored: Promise<StoredMessage>, bytes: number): void {
+    if (!this.recent.set(key, stored, bytes)) return;
     // A failed write must not answer later retries: let them try again.
-    stored.catch(() => this.recent.delete(key));
+    stored.catch(() => {
+      if (this.recent.get(key) === stored) this.recent.delete(key);
+    });
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { ByteLru } from '../../domain/byte-lru.js';
 import * as fontkit from 'fontkit';
 
 const require = createRequire(import.meta.url);
@@ -16,8 +17,10 @@ interface Shaped {
   glyphs: GlyphIdentity[];
 }
 
-/** Distinct texts whose shaping each face remembers (chat repeats its words a lot). */
-const SHAPED_CACHE = 4_000;
+/** Texts whose shaping each face remembers (chat repeats its words a lot), by approximate bytes: long runs (one 20,000-character word) would otherwise hold megabytes each. */
+const SHAPED_CACHE = { maxBytes: 8 * 1024 * 1024, maxEntryBytes: 64 * 1024 };
+/** Rough heap of one shaped glyph ({id, codePoints}). */
+const GLYPH_BYTES = 96;
 
 /**
  * One font file: its bytes (handed to pdfkit) and a fontkit view used to measure text and to
@@ -26,7 +29,7 @@ const SHAPED_CACHE = 4_000;
 export class FontFace {
   private readonly font: fontkit.Font;
   private readonly variants: Buffer[] = [];
-  private readonly shaped = new Map<string, Shaped>();
+  private readonly shaped = new ByteLru<Shaped>(SHAPED_CACHE);
   readonly spaceWidthPerPoint: number;
 
   constructor(
@@ -73,15 +76,11 @@ export class FontFace {
   }
 
   private shape(text: string): Shaped {
-    let shaped = this.shaped.get(text);
+    let shaped = this.shaped.touch(text);
     if (shaped) return shaped;
     const run = this.font.layout(text);
     shaped = { advance: run.advanceWidth, glyphs: run.glyphs.map((g) => ({ id: g.id, codePoints: g.codePoints.join(',') })) };
-    if (this.shaped.size >= SHAPED_CACHE) {
-      const oldest = this.shaped.keys().next().value;
-      if (oldest !== undefined) this.shaped.delete(oldest);
-    }
-    this.shaped.set(text, shaped);
+    this.shaped.set(text, shaped, 2 * text.length + GLYPH_BYTES * shaped.glyphs.length);
     return shaped;
   }
 }

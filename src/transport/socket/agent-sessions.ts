@@ -1,9 +1,11 @@
 import type { Membership } from '../../domain/conversation.service.js';
+import type { HistoryPage } from '../../domain/join-history.js';
 import type { AgentSessionsPort } from '../../domain/ports.js';
-import { toWireConversation, toWireMessage, type Conversation, type StoredMessage } from '../../domain/types.js';
-import { enterConversation, leaveConversation } from './membership.js';
+import type { Conversation } from '../../domain/types.js';
+import { enterConversation, leaveConversation, sendConversationInfo } from './membership.js';
 import { rooms } from './rooms.js';
 import type { HubServer, HubSocket } from './socket.gateway.js';
+import type { BacklogGuard } from './write-backlog.js';
 
 /**
  * The sockets of each agent on this process (room `a:<agentId>`), joined to and taken out of
@@ -13,7 +15,8 @@ import type { HubServer, HubSocket } from './socket.gateway.js';
 export class SocketAgentSessions implements AgentSessionsPort {
   constructor(
     private readonly io: HubServer,
-    private readonly history: (membership: Membership) => Promise<StoredMessage[]>,
+    private readonly history: (membership: Membership) => Promise<HistoryPage>,
+    private readonly backlog?: BacklogGuard,
   ) {}
 
   async join(agentId: string, conversation: Conversation, socketId?: string): Promise<number> {
@@ -34,9 +37,8 @@ export class SocketAgentSessions implements AgentSessionsPort {
     const first = joining[0];
     if (!first) return 0;
     // Rooms first, history after: a message stored in between shows twice at worst (clients de-duplicate by id), never not at all.
-    const messages = (await this.history(first.membership)).map(toWireMessage);
-    const info = { conversation: toWireConversation(conversation), messages, participants: conversation.participants, role: 'agent' as const };
-    for (const { socket } of joining) socket.emit('conversationInfo', info);
+    const page = await this.history(first.membership);
+    for (const { socket } of joining) sendConversationInfo(socket, conversation, page, 'agent', this.backlog);
     return joining.length;
   }
 

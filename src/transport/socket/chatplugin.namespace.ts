@@ -7,6 +7,7 @@ import type { CredentialService } from '../../domain/credentials.service.js';
 import type { SeedActivity, SeedMessage } from '../../domain/seed-view.js';
 import { ExpiryWatch } from './expiry-watch.js';
 import { handshakeRefusal } from './handshake-refusal.js';
+import { admitSocket, type SocketAdmission } from './socket-admission.js';
 import { rooms } from './rooms.js';
 import type { HubServer } from './socket.gateway.js';
 
@@ -26,6 +27,8 @@ interface VisitorSocketData {
   conversationId: string;
   participantId: string;
   expiresAt: number | undefined;
+  /** The visitor's key in the connection caps (shared with the default namespace). */
+  capKey?: string | undefined;
 }
 
 export type ChatPluginNamespace = Namespace<Record<string, never>, ChatPluginServerEvents, Record<string, never>, VisitorSocketData>;
@@ -35,6 +38,8 @@ export interface ChatPluginNamespaceDeps {
   credentials: CredentialService;
   chatPlugin: ChatPluginService;
   log: Logger;
+  /** Connection caps per visitor and client address, shared with the default namespace. */
+  admission: SocketAdmission;
 }
 
 /** The namespace of `io`, typed with the chat plugin's events. */
@@ -57,6 +62,7 @@ export function attachChatPlugin(io: HubServer, deps: ChatPluginNamespaceDeps): 
     (async () => {
       const principal = await deps.credentials.authenticate(token);
       const { conversation, participant } = await deps.chatPlugin.visitor(principal);
+      socket.data.capKey = admitSocket(socket, deps.admission, principal, (fn) => socket.once('disconnect', fn));
       socket.data.conversationId = conversation.id;
       socket.data.participantId = participant.id;
       socket.data.expiresAt = principal.kind === 'customer' ? principal.expiresAt : undefined;

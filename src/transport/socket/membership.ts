@@ -1,6 +1,10 @@
+import type { ConversationInfo } from '../../contracts/events.js';
 import type { Membership } from '../../domain/conversation.service.js';
+import type { HistoryPage } from '../../domain/join-history.js';
+import { toWireConversation, type Conversation } from '../../domain/types.js';
 import { rooms } from './rooms.js';
 import type { HubSocket } from './socket.gateway.js';
+import type { BacklogGuard } from './write-backlog.js';
 
 /** The rooms of a member: the conversation's, their own, and the staff or the non-staff room (whispers and staff metadata skip the latter). */
 function memberRooms(membership: Membership): string[] {
@@ -37,4 +41,22 @@ export async function leaveConversation(socket: HubSocket, conversationId: strin
   if (!membership) return;
   socket.data.memberships.delete(conversationId);
   for (const room of memberRooms(membership)) await socket.leave(room);
+}
+
+/**
+ * Emits conversationInfo unless the socket's unread backlog would pass its bound with it; such a
+ * socket is closed instead (its client does not read), so joins cannot pile history up on the hub.
+ */
+export function sendConversationInfo(socket: HubSocket, conversation: Conversation, page: HistoryPage, role: ConversationInfo['role'], backlog: BacklogGuard | undefined): boolean {
+  const info: ConversationInfo = {
+    conversation: toWireConversation(conversation),
+    messages: page.messages,
+    hasMore: page.hasMore,
+    olderCursor: page.olderCursor,
+    participants: conversation.participants,
+    role,
+  };
+  if (backlog && !backlog.admits(socket.conn, page.bytes + Buffer.byteLength(JSON.stringify({ ...info, messages: [] })))) return false;
+  socket.emit('conversationInfo', info);
+  return true;
 }

@@ -19,13 +19,16 @@ import type { MessageService } from '../../domain/message.service.js';
 import type { RoutingService } from '../../domain/routing.service.js';
 import type { AgentActions } from '../../domain/agent-actions.js';
 import type { CredentialService } from '../../domain/credentials.service.js';
-import { asSeenBy, toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
+import { toAgentView, toWireConversation, toWireMessage } from '../../domain/types.js';
+import { LogThrottle } from '../../log-throttle.js';
 import type { SocketConnectorLink } from './connector-link.js';
 import { connectorHandlers, type ConnectorHandlerDeps } from './connector.handlers.js';
-import { enterConversation, leaveConversation } from './membership.js';
+import { admitSocket, claimPrincipal, type SocketAdmission } from './socket-admission.js';
+import { enterConversation, leaveConversation, sendConversationInfo } from './membership.js';
 import { ExpiryWatch } from './expiry-watch.js';
 import { handshakeRefusal } from './handshake-refusal.js';
 import { rooms } from './rooms.js';
+import type { BacklogGuard } from './write-backlog.js';
 
 export interface SocketData {
   principal: Principal | undefined;
@@ -39,6 +42,8 @@ export interface SocketData {
   agentBinding?: Promise<void> | undefined;
   /** Closes the socket when the earliest of its credentials expires. */
   expiry?: ExpiryWatch | undefined;
+  /** The principal this socket is counted for (caps, event budget): from the handshake, or its first join. */
+  capKey?: string | undefined;
 }
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -55,6 +60,14 @@ export interface GatewayDeps extends ConnectorHandlerDeps {
   eventsPerSecond: number;
   /** Largest event payload accepted, as JSON bytes; larger ones are answered PAYLOAD_TOO_LARGE. */
   maxEventBytes: number;
+  /** Connection caps per principal and client address, shared with /ws.chatplugin. */
+  admission: SocketAdmission;
+  /** Closes connections that do not read; conversationInfo is checked against it. */
+  backlog: BacklogGuard;
+  /** joinConversation events one connection may make per minute. */
+  joinsPerMinute: number;
+  /** A refused or failed event is logged once per this interval per principal, event and code. */
+  refusalLogMs: number;
 }
 
 type Handler = (socket: HubSocket, payload: unknown) => Promise<object>;
@@ -99,7 +112,7 @@ async function assertMember(membership: Membership, credentials: CredentialServi
 
 /** Wires the Customer Channel API's socket events to the domain services. */
 export function attachGateway(io: HubServer, deps: GatewayDeps): void {
-  const { credentials, log, routing } = deps;
+  const { credentials, log, routing, admission } = deps;
 
   /**
    * A fresh token in an event renews what the socket holds for the same customer or agent
@@ -143,6 +156,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       renew(socket, principal);
       return socket.data.agentBinding ?? Promise.resolve();
     }
+    claimPrincipal(socket, admission, principal, (fn) => socket.once('disconnect', fn));
     socket.data.agent = principal;
     socket.data.expiry?.arm();
     const binding = (async () => {
@@ -174,7 +188,11 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     return { principal, participant: socket.data.memberships.get(conversationId)?.participant };
   };
   const connector = connectorHandlers(deps);
+  // Keyed by principal (capKey), so a principal's sockets share one budget; by socket until one is known.
   const limiter = new RateLimiterMemory({ points: deps.eventsPerSecond, duration: 1 });
+  const joins = new RateLimiterMemory({ points: deps.joinsPerMinute, duration: 60 });
+  const refusals = new LogThrottle(deps.refusalLogMs);
+  const limitKey = (socket: HubSocket): string => socket.data.capKey ?? `socket:${socket.id}`;
 
   io.use((socket, next) => {
     socket.data.memberships = new Map();
@@ -193,11 +211,26 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       (err: unknown) => next(handshakeRefusal(err)),
     );
   });
+  // Last: only sockets that will connect are counted.
+  io.use((socket, next) => {
+    try {
+      socket.data.capKey = admitSocket(socket, admission, socket.data.principal, (fn) => socket.once('disconnect', fn));
+      next();
+    } catch (err) {
+      next(handshakeRefusal(err));
+    }
+  });
 
   const handlers: Record<keyof ClientToServerEvents, Handler> = {
     joinConversation: async (socket, payload) => {
       const input = parseOrThrow(joinConversationSchema, payload, 'joinConversation payload');
+      try {
+        await joins.consume(socket.id);
+      } catch {
+        throw new HubError('RATE_LIMITED', `too many joins; at most ${deps.joinsPerMinute} joinConversation per minute per connection`);
+      }
       const principal = await principalFor(socket, payload);
+      claimPrincipal(socket, admission, principal, (fn) => socket.once('disconnect', fn));
       if (principal?.kind === 'agent') await bindAgent(socket, principal);
       const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
       const { membership, conversation } = result;
@@ -205,16 +238,10 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       // Join the rooms before reading the history, so no message falls between the two: one
       // stored meanwhile may show in both, and clients de-duplicate by id.
       await enterConversation(socket, membership);
-      const history = await deps.conversations.recentMessages(membership);
+      const history = await deps.conversations.joinHistory(membership);
       // conversationInfo follows the ack on the same socket.
       setImmediate(() => {
-        socket.emit('conversationInfo', {
-          conversation: toWireConversation(conversation),
-          // A customer's history carries no staff-only metadata (reply suggestions, delivery errors).
-          messages: history.map((m) => toWireMessage(asSeenBy(m, membership.staff))),
-          participants: conversation.participants,
-          role: participant.role ?? 'customer',
-        });
+        if (!sendConversationInfo(socket, conversation, history, participant.role ?? 'customer', deps.backlog)) return;
         deps.conversations.announceJoin(result, socket.id).catch((err: unknown) => {
           log.warn({ err: toHubError(err).message, conversationId: conversation.id }, 'could not announce a join');
         });
@@ -303,9 +330,9 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
           // Registered connectors carry a whole channel's traffic; their key already vouches for them.
           if (!socket.data.connector) {
             try {
-              await limiter.consume(socket.id);
+              await limiter.consume(limitKey(socket));
             } catch {
-              throw new HubError('RATE_LIMITED', `too many events; at most ${deps.eventsPerSecond} per second per connection`);
+              throw new HubError('RATE_LIMITED', `too many events; at most ${deps.eventsPerSecond} per second per credential (all its connections together)`);
             }
           }
           if (payload !== undefined && Buffer.byteLength(JSON.stringify(payload) ?? '') > deps.maxEventBytes) {
@@ -315,8 +342,13 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
           reply?.({ ok: true, ...result });
         } catch (err) {
           const hubErr = toHubError(err);
-          if (hubErr.code === 'INTERNAL') log.error({ err, event, socketId: socket.id }, 'socket event failed');
-          else log.debug({ event, code: hubErr.code, socketId: socket.id }, 'socket event refused');
+          // Once per interval per sender, event and outcome: a client repeating a bad event costs one line, not one per event.
+          const sender = socket.data.capKey ?? socket.handshake.address;
+          const suppressed = refusals.admit(`${sender}|${event}|${hubErr.code}`);
+          if (suppressed !== undefined) {
+            if (hubErr.code === 'INTERNAL') log.error({ err, event, socketId: socket.id, suppressed }, 'socket event failed');
+            else log.info({ event, code: hubErr.code, message: hubErr.message, socketId: socket.id, suppressed }, 'socket event refused');
+          }
           const body = errorAck(hubErr);
           if (reply) reply(body);
           else socket.emit('error', body);
@@ -325,7 +357,8 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     }
     socket.on('disconnect', () => {
       expiry.stop();
-      void limiter.delete(socket.id);
+      if (!socket.data.capKey) void limiter.delete(limitKey(socket));
+      void joins.delete(socket.id);
       if (socket.data.agent) routing.agentDisconnected(socket.data.agent.agentId, socket.id);
     });
   });

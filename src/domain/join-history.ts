@@ -1,0 +1,49 @@
+import { encodeCursor } from './cursor.js';
+import { asSeenBy, toWireMessage, type StoredMessage, type WireMessage } from './types.js';
+
+/** The history a join delivers (conversationInfo), and where older messages are to be read. */
+export interface HistoryPage {
+  messages: WireMessage[];
+  /** Older messages visible to the member exist that `messages` leaves out. */
+  hasMore: boolean;
+  /** A POST /messages.list cursor for the chat messages before the first one here; null without `hasMore`. */
+  olderCursor: string | null;
+  /** Bytes of JSON `messages` take (about). */
+  bytes: number;
+}
+
+/**
+ * Cuts a member's latest messages (oldest first, read with one more than `limit` so the cut is
+ * known) to `limit` messages and `maxBytes` of JSON, keeping the newest. The newest message is
+ * always included, however large: one message is already bounded by the payload limits, and a
+ * join that showed nothing of a busy conversation would be worse. `staff` members read messages
+ * whole; the others get the customer view (types.ts forCustomer).
+ */
+export function historyPage(conversationId: string, latest: StoredMessage[], limit: number, maxBytes: number, staff: boolean): HistoryPage {
+  let hasMore = latest.length > limit;
+  const newest = hasMore ? latest.slice(latest.length - limit) : latest;
+  const kept: WireMessage[] = [];
+  let bytes = 2;
+  let firstSeq = 0;
+  for (let i = newest.length - 1; i >= 0; i -= 1) {
+    const message = newest[i] as StoredMessage;
+    // A customer's history carries no staff-only metadata (reply suggestions, delivery errors).
+    const wire = toWireMessage(asSeenBy(message, staff));
+    // With the comma before it.
+    const size = Buffer.byteLength(JSON.stringify(wire)) + 1;
+    if (bytes + size > maxBytes && kept.length > 0) {
+      hasMore = true;
+      break;
+    }
+    bytes += size;
+    kept.push(wire);
+    firstSeq = message.seq;
+  }
+  kept.reverse();
+  return {
+    messages: kept,
+    hasMore,
+    olderCursor: hasMore && kept.length > 0 ? encodeCursor('m', [conversationId, 'b', firstSeq]) : null,
+    bytes,
+  };
+}

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { closeAllSockets, connect, emitAck, initCustomer, nextEvent, type AnyAck } from '../support/clients.js';
 import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
 import { startTestStore, type TestStore } from '../support/store.js';
@@ -12,6 +14,15 @@ function bulkyCustomFields(): Record<string, string> {
   const fields: Record<string, string> = {};
   for (let i = 0; i < 50; i += 1) fields[`note${i}`] = 'n'.repeat(2000);
   return fields;
+}
+
+/** The heap in use after a full collection (the hub runs in this process). */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
 }
 
 /**
@@ -88,8 +99,13 @@ describe('hostile: caches bounded by bytes (issue 13, item 9)', function () {
 
   it('does not cache conversations with hundreds of KB of customer fields, and keeps many conversations within CONVERSATION_CACHE_MAX_BYTES', async () => {
     const bulky: string[] = [];
-    for (let i = 0; i < 20; i += 1) bulky.push((await initCustomer(hub.url, bulkyCustomFields())).conversationId);
-    // 20 x 200 KB would be 4 MB: none of them is kept.
+    const before = heapAfterGc();
+    await Promise.all(Array.from({ length: 6 }, async () => {
+      for (let i = 0; i < 50; i += 1) bulky.push((await initCustomer(hub.url, bulkyCustomFields())).conversationId);
+    }));
+    // 300 x 100 KB (one-byte strings) would be 30 MB: none of them is kept.
+    const grown = heapAfterGc() - before;
+    expect(grown, `heap grew by ${Math.round(grown / 1e6)} MB`).to.be.below(15_000_000);
     expect(await cacheBytes('conversations')).to.be.below(CONVERSATION_CACHE_BYTES / 2);
     // Many small ones (and their empty histories) fill the caches only up to their bounds.
     await Promise.all(Array.from({ length: 8 }, async () => {
@@ -103,6 +119,6 @@ describe('hostile: caches bounded by bytes (issue 13, item 9)', function () {
     expect((await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id })).ok).to.equal(true);
     const sent = await emitAck(socket, 'sendMessage', { conversationId: init.conversationId, type: 'ChatMessage', from: { id: init.participant.id, name: 'J' }, text: 'still works' });
     expect(sent.ok, JSON.stringify(sent)).to.equal(true);
-    expect(bulky).to.have.length(20);
+    expect(bulky).to.have.length(300);
   });
 });

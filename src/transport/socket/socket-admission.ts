@@ -37,6 +37,8 @@ export function admitSocket(
   onDisconnect: (fn: () => void) => void,
 ): string | undefined {
   const key = principalKey(principal);
+  // Closed while its handshake was checked: Socket.IO drops it, and its 'close' has passed.
+  if (socket.conn.readyState !== 'open') return key;
   const releaseAddress = admission.caps.admitAddress(admission.addressOf(socket.handshake));
   let releasePrincipal: (() => void) | undefined;
   try {

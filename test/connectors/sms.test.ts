@@ -270,7 +270,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
         const [c] = await conversationsOf(number);
         conversations.push({ number, conversationId: c!.id });
       }
-      // One agent socket per conversation, paced: the hub rate-limits events per connection.
+      // One agent socket per conversation, paced: the hub rate-limits an agent's events over all its connections (50/s).
       const agents: Socket[] = [];
       const updates: Msg[] = [];
       for (const c of conversations) {
@@ -295,7 +295,7 @@ describe('sms connector (e2e: real hub, real connector processes, stand-in Messa
       const rounds = 15;
       for (let r = 0; r < rounds; r += 1) {
         for (const [i, c] of conversations.entries()) ids.push((await agentSays(agents[i]!, 'agent-sms-pool', c.conversationId, `pool c${i} #${r}`)).id);
-        await sleep(40);
+        await sleep(100);
       }
       expect(ids).to.have.length(60);
       const delivered = (): number => new Set(updates.filter((m) => m.state === 'DELIVERED' && ids.includes(m.id)).map((m) => m.id)).size;

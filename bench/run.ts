@@ -306,11 +306,14 @@ async function attackOn(uri: string, config: AttackConfig, report: BenchReport):
     const name = withAttack ? 'attacked' : 'calm';
     const dbUri = withDatabase(uri, `chathub_bench_attack_${name}_${randomBytes(4).toString('hex')}`);
     const label = `hub (attack case, ${name})`;
-    // Every client of the bench comes from 127.0.0.1: the per-address cap would count the legitimate
-    // pairs and the attacker as one client, so it is raised here (the per-principal cap still applies).
+    // The hub's default bounds (startHubProcess lifts them for the other stages), except the per-address
+    // cap: every client of the bench comes from 127.0.0.1, so it would count the legitimate pairs and the
+    // attacker as one client; it is raised past both here, and the per-credential caps do the work.
     const hub = await startHubProcess(ROOT, dbUri, join(resources.tmp ?? tmpdir(), `hub-attack-${name}`), label, {
       MAX_SOCKETS_PER_ADDRESS: String(config.hostileSockets + config.pairs * 2 + 100),
-      RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
+      MAX_SOCKETS_PER_PRINCIPAL: '20',
+      RATE_LIMIT_JOINS_PER_MINUTE: '30',
+      RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '50',
     });
     resources.children.push(hub.child);
     try {

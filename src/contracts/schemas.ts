@@ -59,14 +59,58 @@ export const attachmentSchema = z.strictObject({
 });
 export type Attachment = z.infer<typeof attachmentSchema>;
 
-/** A plain JSON object whose keys cannot be read as query operators or paths. */
-const safeKey = z
-  .string()
-  .max(100)
-  .refine((k) => !k.startsWith('$') && !k.includes('.') && k.length > 0, 'keys must not be empty, start with "$" or contain "."');
-export const jsonObject: z.ZodType<Record<string, unknown>> = z.lazy(() =>
-  z.record(safeKey, z.union([z.string().max(10_000), z.number(), z.boolean(), z.null(), jsonObject, z.array(z.unknown()).max(100)])),
-);
+/** Deepest nesting a client's JSON object may have (the object itself is level 1); MongoDB refuses documents nested past 100. */
+export const MAX_JSON_DEPTH = 20;
+const MAX_JSON_KEY = 100;
+const MAX_JSON_STRING = 10_000;
+const MAX_JSON_ARRAY = 100;
+
+type JsonProblem = { path: Array<string | number>; message: string };
+
+/**
+ * The first reason `value` (at `path`, `depth` levels deep) could not be stored as a document
+ * field: a key starting with "$" or holding "." or NUL (anywhere, arrays included), nesting past
+ * MAX_JSON_DEPTH, or a value JSON cannot carry. Recursion stops at the depth bound, so a hostile
+ * nesting cannot exhaust the stack.
+ */
+function jsonProblem(value: unknown, path: Array<string | number>, depth: number): JsonProblem | undefined {
+  if (value === null || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { path, message: 'must be a finite number' };
+  if (typeof value === 'string') return value.length <= MAX_JSON_STRING ? undefined : { path, message: `must be at most ${MAX_JSON_STRING} characters` };
+  if (typeof value !== 'object') return { path, message: 'must be a JSON value' };
+  if (depth > MAX_JSON_DEPTH) return { path, message: `nests deeper than ${MAX_JSON_DEPTH} levels` };
+  if (Array.isArray(value)) {
+    if (value.length > MAX_JSON_ARRAY) return { path, message: `must have at most ${MAX_JSON_ARRAY} items` };
+    for (let i = 0; i < value.length; i += 1) {
+      const problem = jsonProblem(value[i], [...path, i], depth + 1);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return { path, message: 'must be a plain JSON object' };
+  for (const [key, item] of Object.entries(value)) {
+    if (key.length === 0 || key.length > MAX_JSON_KEY || key.startsWith('$') || key.includes('.') || key.includes('\0')) {
+      return { path: [...path, key], message: `keys must be 1-${MAX_JSON_KEY} characters and must not start with "$" or contain "." or NUL` };
+    }
+    const problem = jsonProblem(item, [...path, key], depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * A plain JSON object a client may attach (metadata, info): its keys can never be read as query
+ * operators or paths, at any depth, and every document holding it is one MongoDB stores.
+ */
+export const jsonObject: z.ZodType<Record<string, unknown>> = z.custom<Record<string, unknown>>().superRefine((value, ctx) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+    return;
+  }
+  const problem = jsonProblem(value, [], 1);
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+});
 
 // ---------------------------------------------------------------- HTTP: init
 

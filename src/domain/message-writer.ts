@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { HubError, toHubError } from '../contracts/errors.js';
-import type { MessageStore } from './ports.js';
+import type { InsertOutcome, MessageStore } from './ports.js';
 import type { StoredMessage } from './types.js';
 
 interface Pending {
@@ -18,6 +18,8 @@ export interface WriterStats {
   messages: number;
   /** Messages refused because the queue was full or they waited too long. */
   shed: number;
+  /** Messages the database refused as documents (the rest of their batch was stored). */
+  refused: number;
 }
 
 export interface WriterOptions {
@@ -60,7 +62,7 @@ export class MessageWriter {
   /** Ids of messages whose insert failed without a known outcome: they may be stored yet never announced. */
   private readonly uncertain = new Set<string>();
   private readonly options: WriterOptions;
-  readonly stats: WriterStats = { batches: 0, messages: 0, shed: 0 };
+  readonly stats: WriterStats = { batches: 0, messages: 0, shed: 0, refused: 0 };
   /** Recent insert rate in messages per second (moving average over batches); 0 until measured. */
   private rate = 0;
 
@@ -164,7 +166,7 @@ export class MessageWriter {
     let outcomes;
     const started = Date.now();
     try {
-      outcomes = await this.store.insertBatch(batch.map((p) => p.message));
+      outcomes = await this.insertIsolating(batch.map((p) => p.message));
       // Only full-ish batches say what the store can take; small ones measure round trips.
       // Under load completions are back to back, so their spacing is the store's pace.
       const now = Date.now();
@@ -193,6 +195,11 @@ export class MessageWriter {
       if (!outcome || outcome.status === 'stored') {
         this.stats.messages += 1;
         this.settle(p, p.message);
+      } else if (outcome.status === 'refused') {
+        // Only this message: the rest of the batch is stored and announced as usual.
+        this.stats.refused += 1;
+        this.log.warn({ messageId: p.message.id, conversationId: p.message.conversationId, reason: outcome.reason }, 'the database refused a message');
+        p.reject(new HubError('BAD_REQUEST', 'the message could not be stored as sent (check its metadata: keys and nesting)'));
       } else if (outcome.status === 'duplicate') {
         // A retried clientMessageId: answer with the first message. It is announced now only
         // if its own insert ended without a known outcome (so nobody has seen it yet).
@@ -208,6 +215,27 @@ export class MessageWriter {
       }
     });
     this.queue.unshift(...retries);
+  }
+
+  /**
+   * Inserts messages and gives each its own outcome. The store names documents it refused; when
+   * a whole insert fails for another reason than the database being unreachable (a document the
+   * driver cannot encode, a store that refuses the batch as a whole), the halves are tried apart
+   * until the culprit stands alone and is refused by itself. UNAVAILABLE fails the whole batch.
+   */
+  private async insertIsolating(messages: StoredMessage[]): Promise<InsertOutcome[]> {
+    try {
+      return await this.store.insertBatch(messages);
+    } catch (err) {
+      if (toHubError(err).code === 'UNAVAILABLE') throw err;
+      if (messages.length === 1) {
+        return [{ status: 'refused', reason: err instanceof Error ? err.message : String(err) }];
+      }
+      const half = Math.ceil(messages.length / 2);
+      const first = await this.insertIsolating(messages.slice(0, half));
+      const second = await this.insertIsolating(messages.slice(half));
+      return [...first, ...second];
+    }
   }
 
   private remember(id: string): void {

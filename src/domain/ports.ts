@@ -3,7 +3,12 @@ import type { Writable } from 'node:stream';
 import type { Attachment, Participant } from '../contracts/schemas.js';
 
 /** Outcome of one message of a batch insert. */
-export type InsertOutcome = { status: 'stored' } | { status: 'duplicate'; existing: StoredMessage } | { status: 'seqConflict' };
+export type InsertOutcome =
+  | { status: 'stored' }
+  | { status: 'duplicate'; existing: StoredMessage }
+  | { status: 'seqConflict' }
+  /** The database refused this document itself (e.g. a key it cannot store); the others of the batch are unaffected. */
+  | { status: 'refused'; reason: string };
 
 export interface CreateResult {
   conversation: Conversation;

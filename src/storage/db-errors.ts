@@ -12,6 +12,16 @@ const UNAVAILABLE_NAMES = new Set([
   'MongoExpiredSessionError',
 ]);
 
+/** Server error codes that say "not now" (failover, shutdown, time limit), not "never": see MongoDB's error_codes.yml. */
+const TRANSIENT_CODES = new Set([6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
+
+/** A server or driver error that a retry may clear (labelled retryable by the driver, or a failover code). */
+function isTransientServerError(err: Error): boolean {
+  const labelled = err as Error & { hasErrorLabel?: (label: string) => boolean; code?: unknown };
+  if (typeof labelled.hasErrorLabel === 'function' && (labelled.hasErrorLabel('RetryableWriteError') || labelled.hasErrorLabel('ResetPool'))) return true;
+  return typeof labelled.code === 'number' && TRANSIENT_CODES.has(labelled.code);
+}
+
 export function isDuplicateKeyError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
 }
@@ -20,7 +30,7 @@ export function isDuplicateKeyError(err: unknown): boolean {
 export function mapDbError(err: unknown): unknown {
   if (err instanceof HubError) return err;
   if (err instanceof Error) {
-    if (UNAVAILABLE_NAMES.has(err.name) || /before initial connection|buffering timed out|connection .* closed|ECONNREFUSED|ECONNRESET/i.test(err.message)) {
+    if (UNAVAILABLE_NAMES.has(err.name) || isTransientServerError(err) || /before initial connection|buffering timed out|connection .* closed|ECONNREFUSED|ECONNRESET/i.test(err.message)) {
       return new HubError('UNAVAILABLE', 'The database is unreachable; try again shortly');
     }
   }

@@ -16,7 +16,7 @@ function toDoc(m: StoredMessage): MessageDoc {
 
 interface BulkWriteErrorLike {
   code?: number;
-  writeErrors?: Array<{ index: number; code: number }>;
+  writeErrors?: Array<{ index: number; code: number; errmsg?: string }>;
 }
 
 /** The update document for one change: state, metadata keys, and the delivery ticket. */
@@ -59,16 +59,23 @@ export class MongoMessageStore implements MessageStore, OutboxStore, ChatMessage
         await this.collection.insertMany(messages.map(toDoc), { ordered: false });
         return outcomes;
       } catch (err) {
-        const bulk = err as BulkWriteErrorLike;
-        const writeErrors = bulk.writeErrors ?? [];
-        if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw err;
-        // A unique index refused some documents. Tell a repeated clientMessageId
-        // (same dedupKey already stored) from a seq taken by another hub process.
+        // Unordered: every document not named in writeErrors was stored. Without writeErrors the
+        // outcome of the whole batch is unknown (a client-side encoding error, a lost connection).
+        const writeErrors = (err as BulkWriteErrorLike).writeErrors ?? [];
+        if (writeErrors.length === 0) throw err;
         for (const w of writeErrors) {
           const m = messages[w.index];
           if (!m) continue;
+          if (w.code !== 11000) {
+            outcomes[w.index] = { status: 'refused', reason: w.errmsg ?? `write error ${w.code}` };
+            continue;
+          }
+          // A unique index refused it. Tell our own earlier insert that landed (same id), a repeated
+          // clientMessageId (same dedupKey already stored) and a seq taken by another hub process.
           const existing = await this.model.findOne({ conversationId: m.conversationId, dedupKey: m.dedupKey }).lean<MessageDoc>();
-          outcomes[w.index] = existing && existing._id !== m.id ? { status: 'duplicate', existing: messageFromDoc(existing) } : { status: 'seqConflict' };
+          if (existing && existing._id === m.id) outcomes[w.index] = { status: 'stored' };
+          else if (existing) outcomes[w.index] = { status: 'duplicate', existing: messageFromDoc(existing) };
+          else outcomes[w.index] = { status: 'seqConflict' };
         }
         return outcomes;
       }

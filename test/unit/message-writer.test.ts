@@ -19,8 +19,10 @@ class MemoryMessageStore implements MessageStore {
   /** Message ids whose first insert collides on seq, as if another process took it. */
   readonly collideOnce = new Set<string>();
 
+  /** Messages with metadata.poison: 'doc' are refused one by one (like MongoDB's writeErrors); 'batch' fails the whole insert (like a driver encoding error). */
   async insertBatch(messages: StoredMessage[]): Promise<InsertOutcome[]> {
     await new Promise((resolve) => setTimeout(resolve, this.delays.shift() ?? this.delayMs));
+    if (messages.some((m) => m.metadata['poison'] === 'batch')) throw new Error('cannot encode a document of the batch');
     if (this.failNext) {
       this.failNext = false;
       throw new HubError('UNAVAILABLE', 'down');
@@ -32,6 +34,7 @@ class MemoryMessageStore implements MessageStore {
     }
     this.batches.push(messages.length);
     return messages.map((m): InsertOutcome => {
+      if (m.metadata['poison'] === 'doc') return { status: 'refused', reason: 'invalid key' };
       const dup = this.docs.find((d) => d.conversationId === m.conversationId && d.dedupKey === m.dedupKey);
       if (dup) return { status: 'duplicate', existing: dup };
       if (this.collideOnce.delete(m.id) || this.docs.some((d) => d.conversationId === m.conversationId && d.seq === m.seq)) {
@@ -52,8 +55,8 @@ class MemoryMessageStore implements MessageStore {
 }
 
 /** A message as the writer receives it: the writer assigns seq. */
-function message(conversationId: string, dedupKey?: string): Omit<StoredMessage, 'seq'> {
-  const { seq: _seq, ...rest } = storedMessage(conversationId, dedupKey ? { dedupKey } : {});
+function message(conversationId: string, dedupKey?: string, metadata: Record<string, unknown> = {}): Omit<StoredMessage, 'seq'> {
+  const { seq: _seq, ...rest } = storedMessage(conversationId, dedupKey ? { dedupKey, metadata } : { metadata });
   return rest;
 }
 
@@ -160,6 +163,24 @@ describe('MessageWriter (unit)', () => {
     expect(announced, 'a second retry announces nothing').to.deep.equal([original.id]);
     expect(store.docs).to.have.length(1);
   });
+
+  for (const poison of ['doc', 'batch'] as const) {
+    it(`gives each message of a batch its own outcome when the store refuses one (${poison === 'doc' ? 'per-document write error' : 'the whole insert fails'})`, async () => {
+      const store = new MemoryMessageStore();
+      const writer = new MessageWriter(store, log);
+      const announced: string[] = [];
+      writer.observe((m) => announced.push(m.id));
+      const good = Array.from({ length: 9 }, (_, i) => message(`s${i}`));
+      const bad = message('s-bad', undefined, { poison });
+      const outcomes = await Promise.all(
+        [...good.slice(0, 4), bad, ...good.slice(4)].map((m) => writer.write(m).then(() => 'ok', (err: HubError) => err.code)),
+      );
+      expect(outcomes).to.deep.equal(['ok', 'ok', 'ok', 'ok', 'BAD_REQUEST', 'ok', 'ok', 'ok', 'ok', 'ok']);
+      expect(announced.sort()).to.deep.equal(good.map((m) => m.id).sort());
+      expect(store.docs.map((d) => d.id)).to.not.include(bad.id);
+      expect(writer.stats.refused).to.equal(1);
+    });
+  }
 
   it('refuses at once what its measured insert rate could not store in time', async () => {
     const store = new MemoryMessageStore();

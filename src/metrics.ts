@@ -175,16 +175,17 @@ export function createMetrics(sources: MetricsSources): Registry {
   });
   new Counter({
     name: 'hub_webhook_events_total',
-    help: 'Webhook outcomes on this process: events delivered, attempts retried, events given up (failed) or lost before they were stored (dropped)',
+    help: 'Webhook outcomes on this process: events delivered, attempts retried, events given up (failed), refused by the outbox as documents and set aside (refused), or lost before they were stored (dropped)',
     labelNames: ['outcome'],
     registers: [registry],
     collect() {
       this.reset();
-      const stats = sources.webhooks?.stats ?? { delivered: 0, retried: 0, failed: 0, dropped: 0 };
+      const stats = sources.webhooks?.stats ?? { delivered: 0, retried: 0, failed: 0, dropped: 0, refused: 0 };
       this.inc({ outcome: 'delivered' }, stats.delivered);
       this.inc({ outcome: 'retried' }, stats.retried);
       this.inc({ outcome: 'failed' }, stats.failed);
       this.inc({ outcome: 'dropped' }, stats.dropped);
+      this.inc({ outcome: 'refused' }, stats.refused);
     },
   });
   new Gauge({

@@ -28,6 +28,12 @@ export interface WebhookEventRecord {
   deliveredAt: Date | null;
 }
 
+/** An event the outbox refused to store, and the database's reason. */
+export interface WebhookRefusal {
+  id: string;
+  reason: string;
+}
+
 /** A pending event in due order, as the dispatcher's scan sees it. */
 export interface WebhookDue {
   id: string;
@@ -41,8 +47,12 @@ export interface WebhookDue {
  * event's state and attempt, so hub processes sharing a database agree on them.
  */
 export interface WebhookStore {
-  /** Inserts new events in one round trip; an id already stored (a retried insert) is not an error. */
-  insert(events: WebhookEventRecord[]): Promise<void>;
+  /**
+   * Inserts new events in one round trip; an id already stored (a retried insert) is not an
+   * error. Resolves with the events the database refused as documents (the others are stored);
+   * rejects when the outcome of the whole insert is unknown (UNAVAILABLE when unreachable).
+   */
+  insert(events: WebhookEventRecord[]): Promise<WebhookRefusal[]>;
   /** Pending events by nextAt, due or not (leased ones show their lease end); at most `limit`. */
   pending(limit: number): Promise<WebhookDue[]>;
   /**

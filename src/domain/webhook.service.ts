@@ -25,6 +25,8 @@ export interface WebhookStats {
   failed: number;
   /** Events lost before they were stored (the outbox could not be written for too long). */
   dropped: number;
+  /** Events the outbox refused as documents: set aside (logged), never sent. */
+  refused: number;
 }
 
 /** Retries this process times itself; beyond this they wait for the next poll. */
@@ -79,10 +81,12 @@ export class WebhookService implements WebhookPort {
     this.leaseMs = options.timeoutMs + LEASE_MARGIN_MS;
     this.writer = new WebhookEventWriter(
       store,
-      (ids) => {
-        this.storeOk();
-        for (const id of ids) this.due.add(id);
-        this.pump();
+      {
+        stored: (ids) => {
+          this.storeOk();
+          for (const id of ids) this.due.add(id);
+          this.pump();
+        },
       },
       log,
     );
@@ -90,7 +94,7 @@ export class WebhookService implements WebhookPort {
 
   /** Outcomes on this process so far (for /metrics). */
   get stats(): WebhookStats {
-    return { ...this.counts, dropped: this.writer.dropped };
+    return { ...this.counts, dropped: this.writer.dropped, refused: this.writer.refused };
   }
 
   /** Events this process holds: not yet stored, due, being sent, or timed here for a retry. */

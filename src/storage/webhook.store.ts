@@ -1,24 +1,31 @@
 import mongoose, { type Model, type mongo } from 'mongoose';
-import type { WebhookDue, WebhookEventRecord, WebhookStore } from '../domain/webhook.ports.js';
+import type { WebhookDue, WebhookEventRecord, WebhookRefusal, WebhookStore } from '../domain/webhook.ports.js';
 import type { Database } from './database.js';
 import { dbCall } from './db-errors.js';
 import { WEBHOOK_ARCHIVE_MODEL, WEBHOOK_EVENT_MODEL, webhookEventFromDoc, type WebhookEventDoc } from './webhook.model.js';
 
 interface BulkWriteErrorLike {
   code?: number;
-  writeErrors?: Array<{ code: number }>;
+  writeErrors?: Array<{ index: number; code: number; errmsg?: string }>;
 }
 
 const toDoc = ({ id, ...rest }: WebhookEventRecord): WebhookEventDoc => ({ _id: id, ...rest });
 
-/** Inserts documents, treating ids already stored (a retried insert that landed after all) as done. */
-async function insertNew(collection: mongo.Collection<WebhookEventDoc>, docs: WebhookEventDoc[]): Promise<void> {
+/**
+ * Inserts documents unordered, treating ids already stored (a retried insert that landed after
+ * all) as done; returns the indexes the database refused as documents, with its reason. Throws
+ * when the outcome of the whole insert is unknown (no per-document errors).
+ */
+async function insertNew(collection: mongo.Collection<WebhookEventDoc>, docs: WebhookEventDoc[]): Promise<Array<{ index: number; reason: string }>> {
   try {
     await collection.insertMany(docs, { ordered: false });
+    return [];
   } catch (err) {
     const bulk = err as BulkWriteErrorLike;
-    const writeErrors = bulk.writeErrors ?? (bulk.code === 11000 ? [{ code: 11000 }] : []);
-    if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw err;
+    if (bulk.writeErrors === undefined && bulk.code === 11000) return [];
+    const writeErrors = bulk.writeErrors ?? [];
+    if (writeErrors.length === 0) throw err;
+    return writeErrors.filter((w) => w.code !== 11000).map((w) => ({ index: w.index, reason: w.errmsg ?? `write error ${w.code}` }));
   }
 }
 
@@ -42,9 +49,13 @@ export class MongoWebhookStore implements WebhookStore {
     this.archive = db.connection.model<WebhookEventDoc>(WEBHOOK_ARCHIVE_MODEL).collection as unknown as mongo.Collection<WebhookEventDoc>;
   }
 
-  async insert(events: WebhookEventRecord[]): Promise<void> {
-    if (events.length === 0) return;
-    await dbCall(this.timeoutMs, () => insertNew(this.collection, events.map(toDoc)));
+  async insert(events: WebhookEventRecord[]): Promise<WebhookRefusal[]> {
+    if (events.length === 0) return [];
+    const refused = await dbCall(this.timeoutMs, () => insertNew(this.collection, events.map(toDoc)));
+    return refused.flatMap(({ index, reason }) => {
+      const event = events[index];
+      return event ? [{ id: event.id, reason }] : [];
+    });
   }
 
   async pending(limit: number): Promise<WebhookDue[]> {
@@ -99,7 +110,8 @@ export class MongoWebhookStore implements WebhookStore {
    * on _id alone, the one filter every store answers from an index.
    */
   private async settle(event: WebhookEventRecord): Promise<void> {
-    await insertNew(this.archive, [toDoc(event)]);
+    const [refused] = await insertNew(this.archive, [toDoc(event)]);
+    if (refused) throw new Error(`the archive refused event ${event.id}: ${refused.reason}`);
     await this.collection.deleteOne({ _id: event.id });
   }
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import type { WebhookDue, WebhookEventRecord, WebhookSender, WebhookSendResult, WebhookStore, OutgoingWebhook } from '../../src/domain/webhook.ports.js';
+import { HubError } from '../../src/contracts/errors.js';
+import type { WebhookDue, WebhookEventRecord, WebhookRefusal, WebhookSender, WebhookSendResult, WebhookStore, OutgoingWebhook } from '../../src/domain/webhook.ports.js';
 import { retryDelayMs, WebhookService, type WebhookOptions } from '../../src/domain/webhook.service.js';
 import { createLogger } from '../../src/logger.js';
 
@@ -15,13 +16,14 @@ class MemoryWebhookStore implements WebhookStore {
   readonly inserts: number[] = [];
   failInserts = 0;
 
-  async insert(events: WebhookEventRecord[]): Promise<void> {
+  async insert(events: WebhookEventRecord[]): Promise<WebhookRefusal[]> {
     this.inserts.push(events.length);
     if (this.failInserts > 0) {
       this.failInserts -= 1;
-      throw new Error('store down');
+      throw new HubError('UNAVAILABLE', 'store down');
     }
     for (const e of events) this.events.set(e.id, { ...e });
+    return [];
   }
   async pending(limit: number): Promise<WebhookDue[]> {
     return [...this.events.values()]

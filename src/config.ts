@@ -90,6 +90,8 @@ const configSchema = z.object({
     pollMs: z.coerce.number().int().min(10),
     /** Attempts in flight at once per process. */
     concurrency: z.coerce.number().int().positive().max(256),
+    /** Between two sweeps for message.created / conversation.ended events left behind by a crash (one also runs at start). */
+    sweepMs: z.coerce.number().int().min(100),
   }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   dataDir: z.string().min(1),
@@ -259,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       timeoutMs: env['WEBHOOK_TIMEOUT_MS'] ?? webhooks['timeoutMs'],
       retryBaseMs: env['WEBHOOK_RETRY_BASE_MS'] ?? webhooks['retryBaseMs'],
       maxAttempts: env['WEBHOOK_MAX_ATTEMPTS'] ?? webhooks['maxAttempts'],
+      sweepMs: env['WEBHOOK_SWEEP_MS'] ?? webhooks['sweepMs'],
     },
     logLevel: env['LOG_LEVEL'] ?? defaults['logLevel'],
     dataDir,

@@ -44,7 +44,9 @@ import type { SocketAdmission } from './transport/socket/socket-admission.js';
 import { BacklogGuard } from './transport/socket/write-backlog.js';
 import { NO_WEBHOOKS, type WebhookPort } from './domain/webhook.ports.js';
 import { WebhookService } from './domain/webhook.service.js';
-import { conversationEndedPayload, MessageEvents } from './domain/webhook-payloads.js';
+import { MessageEvents } from './domain/webhook-payloads.js';
+import { DurableEvents } from './domain/durable-events.js';
+import { MongoEventMarkerStore } from './storage/event-marker.store.js';
 import { MongoWebhookStore } from './storage/webhook.store.js';
 import { HttpWebhookSender } from './adapters/webhooks/http.sender.js';
 import { CredentialService } from './domain/credentials.service.js';
@@ -95,7 +97,11 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const conversationStore = new MongoConversationStore(db, config.dbTimeoutMs);
   const messageStore = new MongoMessageStore(db, config.dbTimeoutMs);
   // A deadline well inside the 5 s clients may wait for an ack, leaving room for the insert itself.
-  const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }), { maxWaitMs: Math.min(2000, config.dbTimeoutMs) });
+  const writer = new MessageWriter(messageStore, log.child({ module: 'writer' }), {
+    maxWaitMs: Math.min(2000, config.dbTimeoutMs),
+    // With webhooks on, a chat message's message.created event is written in its own insert.
+    webhookEventFor: webhookService ? (message) => message.type === 'ChatMessage' : undefined,
+  });
   const { caches } = config;
   const cache = new ConversationCache(conversationStore, config.redisUrl ? 2000 : Number.POSITIVE_INFINITY, {
     maxBytes: caches.conversationMaxBytes,
@@ -157,7 +163,13 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     realtime,
     tokens,
     routing,
-    { greeting: config.greeting, historyLimit: config.historyLimit, requestIdReplayWindowMs: config.requestIdReplayWindowMs, joinHistoryMaxBytes: config.sockets.joinHistoryMaxBytes },
+    {
+      greeting: config.greeting,
+      historyLimit: config.historyLimit,
+      requestIdReplayWindowMs: config.requestIdReplayWindowMs,
+      joinHistoryMaxBytes: config.sockets.joinHistoryMaxBytes,
+      webhookEvents: webhookService !== undefined,
+    },
     log.child({ module: 'conversations' }),
   );
   // The outbox lives on the messages collection: the message store serves both ports.
@@ -168,11 +180,22 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     realtime.updated(toWireMessage(message));
   });
   const messageEvents = new MessageEvents(webhooks, (id) => cache.get(id));
-  if (webhookService) {
-    writer.observe((stored) => messageEvents.emit('message.created', stored));
+  // message.created and conversation.ended are written with their cause and swept up after a crash.
+  const durableEvents = webhookService
+    ? new DurableEvents(
+        webhookService,
+        new MongoEventMarkerStore(db, config.dbTimeoutMs),
+        (id) => cache.get(id),
+        { sweepMs: config.webhooks.sweepMs, graceMs: Math.min(10_000, config.webhooks.sweepMs) },
+        log.child({ module: 'webhooks' }),
+      )
+    : undefined;
+  if (webhookService && durableEvents) {
+    writer.observe((stored) => durableEvents.messageStored(stored));
     outbox.observe((message) => messageEvents.emit('message.updated', message));
-    conversations.onEnded((conversation, endedBy) => webhooks.emit('conversation.ended', conversationEndedPayload(conversation, endedBy)));
+    conversations.onEnded((conversation) => durableEvents.conversationEnded(conversation));
     webhookService.start();
+    durableEvents.start();
   }
   const messages = new MessageService(cache, writer, realtime, outbox, { maxBytes: caches.recentSendsMaxBytes, maxEntryBytes: caches.maxEntryBytes });
   const connectors = new ConnectorService(
@@ -315,7 +338,10 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       await states.drain();
       // Every message and state change above is stored and announced: its events reach the outbox.
       await messageEvents.idle();
+      await durableEvents?.idle();
       await webhookService?.close();
+      // The outbox holds their events now: their markers can go.
+      await durableEvents?.close();
       states.close();
       outbox.close();
       mailer?.close();

@@ -53,6 +53,8 @@ export interface ConversationServiceOptions {
   requestIdReplayWindowMs: number;
   /** Bytes of JSON a join's history (conversationInfo) carries at most, besides its newest message. */
   joinHistoryMaxBytes?: number;
+  /** Webhooks are on: each end stores its conversation.ended event with it (Conversation.pendingWebhook). */
+  webhookEvents?: boolean | undefined;
 }
 
 /** Default bound on a join's history: 512 KiB of JSON. */
@@ -265,7 +267,8 @@ export class ConversationService {
     } else if (!principal && !membership) throw new HubError('UNAUTHORIZED', 'a token is required to end a conversation');
     else throw new HubError('FORBIDDEN', 'only the customer, a joined agent or the system may end this conversation');
 
-    const ended = await this.conversations.end(conversationId, new Date());
+    const pendingWebhook = this.options.webhookEvents ? { id: randomUUID(), endedBy: ender } : undefined;
+    const ended = await this.conversations.end(conversationId, new Date(), pendingWebhook);
     if (!ended) {
       const known = await this.conversations.findById(conversationId);
       if (!known) throw new HubError('NOT_FOUND', `conversation ${conversationId} not found`);

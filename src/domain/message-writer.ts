@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { HubError, toHubError } from '../contracts/errors.js';
 import type { InsertOutcome, MessageStore } from './ports.js';
@@ -33,9 +34,14 @@ export interface WriterOptions {
   maxCounters: number;
   /** Inserts in flight at once; their results are still announced in batch order. */
   maxInFlight: number;
+  /**
+   * Which messages carry their message.created webhook event (StoredMessage.pendingWebhook, a
+   * fresh event id) in the same insert, so the event is as durable as the message; none when unset.
+   */
+  webhookEventFor: ((message: Omit<StoredMessage, 'seq'>) => boolean) | undefined;
 }
 
-const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2000, maxCounters: 100_000, maxInFlight: 2 };
+const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2000, maxCounters: 100_000, maxInFlight: 2, webhookEventFor: undefined };
 const MAX_SEQ_RETRIES = 5;
 
 /**
@@ -89,8 +95,9 @@ export class MessageWriter {
       return Promise.reject(new HubError('UNAVAILABLE', 'the hub is overloaded; try again shortly'));
     }
     const seq = this.nextSeq(message.conversationId);
+    const pendingWebhook = this.options.webhookEventFor?.(message) ? randomUUID() : undefined;
     return new Promise<StoredMessage>((resolve, reject) => {
-      this.queue.push({ message: { ...message, seq }, attempts: 0, enqueuedAt: Date.now(), onStored, resolve, reject });
+      this.queue.push({ message: { ...message, seq, pendingWebhook }, attempts: 0, enqueuedAt: Date.now(), onStored, resolve, reject });
       this.schedule();
     });
   }

@@ -24,8 +24,11 @@ export interface ConversationStore {
   recordJoin(id: string, participant: Participant): Promise<{ conversation: Conversation; firstJoin: boolean } | null>;
   /** Undoes a first join whose announcement could not be stored, so the next join announces it. */
   unrecordJoin(id: string, participantId: string): Promise<void>;
-  /** Ends the conversation; null when it was already ended (or unknown). */
-  end(id: string, at: Date): Promise<Conversation | null>;
+  /**
+   * Ends the conversation; null when it was already ended (or unknown). `pendingWebhook`, when
+   * given, is stored by the same update (the conversation.ended event, durable with the end).
+   */
+  end(id: string, at: Date, pendingWebhook?: Conversation['pendingWebhook']): Promise<Conversation | null>;
   /** Creates a connector conversation unless one with the same openKey is open; returns the open one. */
   createOpen(conversation: Conversation): Promise<CreateResult>;
   /** The open conversation holding `openKey`, if any. */

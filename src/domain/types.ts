@@ -68,6 +68,11 @@ export interface Conversation {
   contactId?: string | undefined;
   /** Resume tokens carry the epoch they were issued at; revoking bumps it, so every older token stops. */
   resumeEpoch?: number | undefined;
+  /**
+   * The conversation.ended webhook event while it is not yet in the webhook outbox: written by the
+   * update that ends the conversation, so a crash right after cannot lose it.
+   */
+  pendingWebhook?: { id: string; endedBy: Participant } | undefined;
 }
 
 /** The §6 channel id of a conversation (campaigns, the chat plugin), else its channel name (`web`, `sms`, …). */
@@ -114,6 +119,11 @@ export interface StoredMessage {
   delivery?: DeliveryTicket | undefined;
   /** `from.id:clientMessageId`, or the message id when the client sent none. Unique per conversation. */
   dedupKey: string;
+  /**
+   * The id of this message's message.created webhook event while that event is not yet in the
+   * webhook outbox: written with the message itself, so a crash after the ack cannot lose it.
+   */
+  pendingWebhook?: string | undefined;
 }
 
 /** What the wire carries: the stored message without storage-only fields, times as ISO strings. */

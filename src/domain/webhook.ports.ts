@@ -1,9 +1,20 @@
+import type { Conversation, StoredMessage } from './types.js';
+
 /** The events an integrator's WEBHOOK_URL receives (CONTRACT §7). */
 export type WebhookEventType = 'message.created' | 'message.updated' | 'conversation.ended';
 
+/** How an event written with its cause (a message, a conversation's end) is emitted. */
+export interface EmitOptions {
+  /** The event's id, fixed when its cause was stored (so a re-emit after a crash is the same event). */
+  id?: string | undefined;
+  createdAt?: Date | undefined;
+  /** Called once the event is in the outbox (or refused by it for good): its cause's marker may go. */
+  settled?: (() => void) | undefined;
+}
+
 /** What any part of the hub calls to announce an event; a no-op when webhooks are off. */
 export interface WebhookPort {
-  emit(type: WebhookEventType, payload: Record<string, unknown>): void;
+  emit(type: WebhookEventType, payload: Record<string, unknown>, options?: EmitOptions): void;
 }
 
 /** The port to hand out when WEBHOOK_URL is unset: nothing is stored, nothing is sent. */
@@ -53,6 +64,8 @@ export interface WebhookStore {
    * rejects when the outcome of the whole insert is unknown (UNAVAILABLE when unreachable).
    */
   insert(events: WebhookEventRecord[]): Promise<WebhookRefusal[]>;
+  /** Which of `ids` the outbox or its archive holds (stored before, maybe delivered already). */
+  known(ids: string[]): Promise<Set<string>>;
   /** Pending events by nextAt, due or not (leased ones show their lease end); at most `limit`. */
   pending(limit: number): Promise<WebhookDue[]>;
   /**
@@ -86,4 +99,18 @@ export type WebhookSendResult = { ok: true; status: number } | { ok: false; erro
 export interface WebhookSender {
   /** Resolves with the outcome: ok for a 2xx answer; `signal` aborts the attempt (shutdown). */
   send(event: OutgoingWebhook, signal: AbortSignal): Promise<WebhookSendResult>;
+}
+
+/**
+ * Events written with their cause: messages and conversations carrying a `pendingWebhook` marker
+ * (their message.created / conversation.ended event not yet in the outbox); implemented in storage/.
+ */
+export interface EventMarkerStore {
+  /** Messages still marked, stored before `before`; at most `limit`. */
+  markedMessages(before: Date, limit: number): Promise<StoredMessage[]>;
+  /** Conversations still marked, ended before `before`; at most `limit`. */
+  markedConversations(before: Date, limit: number): Promise<Conversation[]>;
+  /** Removes the markers of these messages (their events are in the outbox). */
+  clearMessages(ids: string[]): Promise<void>;
+  clearConversations(ids: string[]): Promise<void>;
 }

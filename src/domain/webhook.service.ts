@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebhookEventWriter } from './webhook-event.writer.js';
-import type { WebhookEventRecord, WebhookEventType, WebhookPort, WebhookSender, WebhookStore } from './webhook.ports.js';
+import type { EmitOptions, WebhookEventRecord, WebhookEventType, WebhookPort, WebhookSender, WebhookStore } from './webhook.ports.js';
 
 export interface WebhookOptions {
   /** Bound on one attempt (connect, send, status line). */
@@ -70,6 +70,8 @@ export class WebhookService implements WebhookPort {
   private reachedStore = false;
   private closed = false;
   private readonly abort = new AbortController();
+  /** Callbacks of events emitted with `settled`, by event id, until the outbox has them. */
+  private readonly onSettled = new Map<string, () => void>();
   private readonly leaseMs: number;
 
   constructor(
@@ -84,8 +86,14 @@ export class WebhookService implements WebhookPort {
       {
         stored: (ids) => {
           this.storeOk();
-          for (const id of ids) this.due.add(id);
+          for (const id of ids) {
+            this.due.add(id);
+            this.settle(id);
+          }
           this.pump();
+        },
+        refused: (events) => {
+          for (const event of events) this.settle(event.id);
         },
       },
       log,
@@ -102,10 +110,39 @@ export class WebhookService implements WebhookPort {
     return this.writer.backlog + this.due.size + this.inFlight.size + this.retryTimers.size;
   }
 
-  /** Records an event with a fresh id; it is stored within milliseconds and sent from the outbox. */
-  emit(type: WebhookEventType, payload: Record<string, unknown>): void {
+  /**
+   * Records an event (with a fresh id unless given); it is stored within milliseconds and sent
+   * from the outbox. `settled` is called once it is stored (or refused for good).
+   */
+  emit(type: WebhookEventType, payload: Record<string, unknown>, options: EmitOptions = {}): void {
     const now = new Date();
-    this.writer.write({ id: randomUUID(), type, payload, createdAt: now, state: 'pending', attempts: 0, nextAt: now, lastError: null, deliveredAt: null });
+    const id = options.id ?? randomUUID();
+    if (options.settled) {
+      if (this.closed) return;
+      this.onSettled.set(id, options.settled);
+    }
+    this.writer.write({ id, type, payload, createdAt: options.createdAt ?? now, state: 'pending', attempts: 0, nextAt: now, lastError: null, deliveredAt: null });
+  }
+
+  /** Which of `ids` are in the outbox or its archive already. */
+  known(ids: string[]): Promise<Set<string>> {
+    return this.store.known(ids);
+  }
+
+  /** Events emitted here whose `settled` has not been called yet. */
+  isUnsettled(id: string): boolean {
+    return this.onSettled.has(id);
+  }
+
+  private settle(id: string): void {
+    const settled = this.onSettled.get(id);
+    if (!settled) return;
+    this.onSettled.delete(id);
+    try {
+      settled();
+    } catch (err) {
+      this.log.error({ err, eventId: id }, 'a settled listener failed');
+    }
   }
 
   /** Starts reading the outbox: events left by earlier or other processes are sent too. */

@@ -29,6 +29,7 @@ const conversationSchema = new Schema<ConversationDoc>(
     routingRev: { type: Number, default: 0 },
     contactId: String,
     resumeEpoch: { type: Number, default: 0 },
+    pendingWebhook: { type: Schema.Types.Mixed, default: undefined },
   },
   { collection: 'conversations', versionKey: false, strict: true, minimize: false },
 );
@@ -44,6 +45,9 @@ conversationSchema.index({ 'agent.id': 1, status: 1 });
 conversationSchema.index({ contactId: 1, createdAt: -1 }, { sparse: true });
 // The routing queue: waiting conversations in arrival order.
 conversationSchema.index({ status: 1, queuedAt: 1, _id: 1 });
+
+// Conversations whose conversation.ended event is not yet in the webhook outbox.
+conversationSchema.index({ 'pendingWebhook.id': 1 }, { sparse: true });
 
 export const CONVERSATION_MODEL = 'Conversation';
 

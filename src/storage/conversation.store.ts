@@ -6,7 +6,8 @@ import { CONVERSATION_MODEL, type ConversationDoc } from './conversation.model.j
 import type { Database } from './database.js';
 import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
-function fromDoc(doc: ConversationDoc): Conversation {
+/** The domain conversation of a stored document. */
+export function conversationFromDoc(doc: ConversationDoc): Conversation {
   const { _id, ...rest } = doc;
   return {
     id: _id,
@@ -56,7 +57,7 @@ export class MongoConversationStore implements ConversationStore {
         if (!isDuplicateKeyError(err)) throw err;
         const found = await this.model.findOne(existing).lean<ConversationDoc>();
         if (!found) throw err;
-        return { conversation: fromDoc(found), created: false };
+        return { conversation: conversationFromDoc(found), created: false };
       }
     });
   }
@@ -64,7 +65,7 @@ export class MongoConversationStore implements ConversationStore {
   async findById(id: string): Promise<Conversation | null> {
     return dbCall(this.timeoutMs, async () => {
       const doc = await this.model.findById(id).lean<ConversationDoc>();
-      return doc ? fromDoc(doc) : null;
+      return doc ? conversationFromDoc(doc) : null;
     });
   }
 
@@ -76,7 +77,7 @@ export class MongoConversationStore implements ConversationStore {
         .findOneAndUpdate({ _id: id }, { $addToSet: { joined: participant.id } }, { returnDocument: 'before' })
         .lean<ConversationDoc>();
       if (!before) return null;
-      const conversation = fromDoc(before);
+      const conversation = conversationFromDoc(before);
       const firstJoin = !conversation.joined.includes(participant.id);
       if (firstJoin) conversation.joined = [...conversation.joined, participant.id];
       if (firstJoin && !conversation.participants.some((p) => p.id === participant.id)) {
@@ -92,17 +93,19 @@ export class MongoConversationStore implements ConversationStore {
     await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: id }, { $pull: { joined: participantId } }));
   }
 
-  async end(id: string, at: Date): Promise<Conversation | null> {
+  async end(id: string, at: Date, pendingWebhook?: Conversation['pendingWebhook']): Promise<Conversation | null> {
     return dbCall(this.timeoutMs, async () => {
+      const set: Record<string, unknown> = { status: 'ended', endedAt: at, openKey: id };
+      if (pendingWebhook) set['pendingWebhook'] = pendingWebhook;
       const doc = await this.model
         .findOneAndUpdate(
           { _id: id, status: mongoose.trusted({ $ne: 'ended' }) },
           // Frees the customer's openKey, so their next message opens a new conversation.
-          { $set: { status: 'ended', endedAt: at, openKey: id } },
+          { $set: set },
           { returnDocument: 'after' },
         )
         .lean<ConversationDoc>();
-      return doc ? fromDoc(doc) : null;
+      return doc ? conversationFromDoc(doc) : null;
     });
   }
 
@@ -114,7 +117,7 @@ export class MongoConversationStore implements ConversationStore {
   async findOpen(openKey: string): Promise<Conversation | null> {
     return dbCall(this.timeoutMs, async () => {
       const doc = await this.model.findOne({ openKey, status: mongoose.trusted({ $ne: 'ended' }) }).lean<ConversationDoc>();
-      return doc ? fromDoc(doc) : null;
+      return doc ? conversationFromDoc(doc) : null;
     });
   }
 
@@ -130,7 +133,7 @@ export class MongoConversationStore implements ConversationStore {
         query['$or'] = [{ createdAt: mongoose.trusted({ $gt: after.createdAt }) }, { createdAt: after.createdAt, _id: mongoose.trusted({ $gt: after.id }) }];
       }
       const docs = await this.model.find(query).sort({ createdAt: 1, _id: 1 }).limit(limit).lean<ConversationDoc[]>();
-      return docs.map(fromDoc);
+      return docs.map(conversationFromDoc);
     });
   }
 
@@ -145,7 +148,7 @@ export class MongoConversationStore implements ConversationStore {
         query['$or'] = [{ queuedAt: mongoose.trusted({ $gt: after.queuedAt }) }, { queuedAt: after.queuedAt, _id: mongoose.trusted({ $gt: after.id }) }];
       }
       const docs = await this.model.find(query).sort({ queuedAt: 1, _id: 1 }).limit(limit).lean<ConversationDoc[]>();
-      return docs.map(fromDoc);
+      return docs.map(conversationFromDoc);
     });
   }
 
@@ -200,7 +203,7 @@ export class MongoConversationStore implements ConversationStore {
   async byContact(contactId: string, limit: number): Promise<Conversation[]> {
     return dbCall(this.timeoutMs, async () => {
       const docs = await this.model.find({ contactId }).sort({ createdAt: -1, _id: -1 }).limit(limit).lean<ConversationDoc[]>();
-      return docs.map(fromDoc);
+      return docs.map(conversationFromDoc);
     });
   }
 
@@ -208,7 +211,7 @@ export class MongoConversationStore implements ConversationStore {
   private async update(filter: Record<string, unknown>, change: Record<string, unknown>): Promise<Conversation | null> {
     return dbCall(this.timeoutMs, async () => {
       const doc = await this.model.findOneAndUpdate(filter, change, { returnDocument: 'after' }).lean<ConversationDoc>();
-      return doc ? fromDoc(doc) : null;
+      return doc ? conversationFromDoc(doc) : null;
     });
   }
 

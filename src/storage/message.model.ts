@@ -27,6 +27,7 @@ const messageSchema = new Schema<MessageDoc>(
     clientMessageId: String,
     dedupKey: { type: String, required: true },
     delivery: { type: Schema.Types.Mixed, default: undefined },
+    pendingWebhook: { type: String, default: undefined },
   },
   { collection: 'messages', versionKey: false, strict: true, minimize: false },
 );
@@ -34,6 +35,9 @@ messageSchema.index({ conversationId: 1, seq: 1 }, { unique: true });
 messageSchema.index({ conversationId: 1, dedupKey: 1 }, { unique: true });
 // The connector outbox: only messages still owed to a connector carry `delivery`.
 messageSchema.index({ 'delivery.connector': 1, conversationId: 1, seq: 1 }, { sparse: true });
+
+// Messages whose message.created event is not yet in the webhook outbox (normally for milliseconds).
+messageSchema.index({ pendingWebhook: 1 }, { sparse: true });
 
 export const MESSAGE_MODEL = 'Message';
 

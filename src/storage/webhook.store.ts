@@ -58,6 +58,19 @@ export class MongoWebhookStore implements WebhookStore {
     });
   }
 
+  async known(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    return dbCall(this.timeoutMs, async () => {
+      // By _id only: the one filter every store answers from an index.
+      const filter = { _id: mongoose.trusted({ $in: ids }) } as never;
+      const [pending, settled] = await Promise.all([
+        this.collection.find(filter, { projection: { _id: 1 } }).toArray(),
+        this.archive.find(filter, { projection: { _id: 1 } }).toArray(),
+      ]);
+      return new Set([...pending, ...settled].map((d) => d._id));
+    });
+  }
+
   async pending(limit: number): Promise<WebhookDue[]> {
     return dbCall(this.timeoutMs, async () => {
       const docs = await this.model

@@ -25,6 +25,9 @@ class MemoryWebhookStore implements WebhookStore {
     for (const e of events) this.events.set(e.id, { ...e });
     return [];
   }
+  async known(ids: string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.events.has(id) || this.archive.has(id)));
+  }
   async pending(limit: number): Promise<WebhookDue[]> {
     return [...this.events.values()]
       .filter((e) => e.state === 'pending')

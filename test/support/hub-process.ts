@@ -48,6 +48,20 @@ export class HubProcess {
     }
   }
 
+  /** SIGKILL at once (a crash): no shutdown code runs. Resolves when the process is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Sends SIGKILL synchronously (e.g. inside an ack callback, before anything else can run). */
+  killNow(): void {
+    this.child?.kill('SIGKILL');
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {

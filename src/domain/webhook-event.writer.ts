@@ -13,6 +13,8 @@ export interface WebhookWriterHooks {
   stored(ids: string[]): void;
   /** Told about events the store refused for good: they are set aside and will never be sent. */
   refused?(events: WebhookEventRecord[]): void;
+  /** Told about events given up unstored (memory bound, or shutdown with the outbox unreachable). */
+  dropped?(events: WebhookEventRecord[]): void;
 }
 
 /**
@@ -84,15 +86,24 @@ export class WebhookEventWriter {
         { events: this.buffer.length, ids: this.buffer.slice(0, 20).map((e) => e.id) },
         'the webhook outbox stayed unreachable through shutdown; these events are not stored (message.created and conversation.ended are recovered from their documents at the next start)',
       );
+      this.tellDropped(this.buffer);
       this.buffer = [];
     }
   }
 
   private trim(): void {
-    while (this.buffer.length > MAX_BUFFERED) {
-      const event = this.buffer.shift();
-      this.dropped += 1;
-      this.log.error({ eventId: event?.id, type: event?.type }, 'webhook event dropped: the outbox could not be written for too long');
+    if (this.buffer.length <= MAX_BUFFERED) return;
+    const lost = this.buffer.splice(0, this.buffer.length - MAX_BUFFERED);
+    this.dropped += lost.length;
+    for (const event of lost) this.log.error({ eventId: event.id, type: event.type }, 'webhook event dropped: the outbox could not be written for too long');
+    this.tellDropped(lost);
+  }
+
+  private tellDropped(events: WebhookEventRecord[]): void {
+    try {
+      this.hooks.dropped?.(events);
+    } catch (err) {
+      this.log.error({ err }, 'a dropped-event listener failed');
     }
   }
 

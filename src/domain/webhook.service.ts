@@ -95,6 +95,10 @@ export class WebhookService implements WebhookPort {
         refused: (events) => {
           for (const event of events) this.settle(event.id);
         },
+        // Not stored: the marker of its cause stays, for a sweep to find (it must not look emitted here).
+        dropped: (events) => {
+          for (const event of events) this.onSettled.delete(event.id);
+        },
       },
       log,
     );

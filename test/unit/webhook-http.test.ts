@@ -150,9 +150,9 @@ describe('Webhook configuration (unit)', () => {
   it('is off without WEBHOOK_URL, and has the documented defaults', () => {
     const { config } = loadConfig(base);
     expect(config.webhookUrl).to.equal(undefined);
-    expect(config.webhooks).to.deep.equal({ timeoutMs: 10000, retryBaseMs: 1000, retryMaxMs: 300000, maxAttempts: 10, pollMs: 1000, concurrency: 8 });
-    const tuned = loadConfig({ ...base, WEBHOOK_TIMEOUT_MS: '500', WEBHOOK_RETRY_BASE_MS: '50', WEBHOOK_MAX_ATTEMPTS: '3' }).config.webhooks;
-    expect(tuned).to.include({ timeoutMs: 500, retryBaseMs: 50, maxAttempts: 3 });
+    expect(config.webhooks).to.deep.equal({ timeoutMs: 10000, retryBaseMs: 1000, retryMaxMs: 300000, maxAttempts: 10, pollMs: 1000, concurrency: 8, sweepMs: 60000 });
+    const tuned = loadConfig({ ...base, WEBHOOK_TIMEOUT_MS: '500', WEBHOOK_RETRY_BASE_MS: '50', WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_SWEEP_MS: '5000' }).config.webhooks;
+    expect(tuned).to.include({ timeoutMs: 500, retryBaseMs: 50, maxAttempts: 3, sweepMs: 5000 });
   });
 
   it('requires WEBHOOK_SECRET (16+ characters) with WEBHOOK_URL, and an http(s) URL', () => {

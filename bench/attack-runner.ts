@@ -152,7 +152,13 @@ async function fillHistory(baseUrl: string, c: HostileCustomer, count: number, w
     for (let i = 0; i < count; i += 1) {
       const text = `${'All work and no play makes Jack a dull boy. '.repeat(Math.ceil(TEXT_CHARS / 44)).slice(0, TEXT_CHARS)} #${i}`;
       const attachments = withAttachment ? [{ type: 'image/png', name: `big-${i}.png`, contentUrl: `data:image/png;base64,${blob}` }] : [];
-      const ack = await emitWithAck(socket, 'sendMessage', { conversationId: c.conversationId, type: 'ChatMessage', from: { id: c.id, name: c.name }, text, attachments });
+      const payload = { conversationId: c.conversationId, type: 'ChatMessage', from: { id: c.id, name: c.name }, text, attachments };
+      let ack = await emitWithAck(socket, 'sendMessage', payload);
+      // The hub's event budget per credential: wait for the next second, as a patient client would.
+      for (let tries = 0; !ack.ok && ack.error?.code === 'RATE_LIMITED' && tries < 5; tries += 1) {
+        await sleep(1100);
+        ack = await emitWithAck(socket, 'sendMessage', payload);
+      }
       if (!ack.ok) throw new Error(`hostile history message ${i} refused: ${ack.error?.code ?? '?'}`);
     }
   } finally {

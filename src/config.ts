@@ -69,11 +69,27 @@ const configSchema = z.object({
     /** IANA zone transcript times are shown in unless the request names one (?tz=). */
     timeZone: timeZoneSchema,
     perMinutePerCaller: z.coerce.number().int().positive(),
-    maxConcurrent: z.coerce.number().int().positive(),
+    /** Renders at once; also the number of render worker threads kept. */
+    maxConcurrent: z.coerce.number().int().positive().max(64),
     maxQueued: z.coerce.number().int().min(0),
-    /** Messages read per round trip while rendering. */
+    /** Messages read per round trip while collecting a transcript. */
     pageSize: z.coerce.number().int().positive().max(5000),
     maxMailBytes: z.coerce.number().int().positive(),
+    /** Budgets of one transcript: text read, pages drawn, PDF bytes; past any of them 422. */
+    maxInputChars: z.coerce.number().int().positive(),
+    maxPages: z.coerce.number().int().positive(),
+    maxPdfBytes: z.coerce.number().int().positive(),
+    /** Time a render may take in its worker thread before the thread is stopped (422). */
+    renderTimeoutMs: z.coerce.number().int().positive(),
+    /** A PDF request from arrival to its last byte; then it is cut off and its slot freed. */
+    responseDeadlineMs: z.coerce.number().int().positive(),
+    /** Old-generation heap of one render worker. */
+    workerHeapMb: z.coerce.number().int().min(64),
+    /** An idle render worker ends after this long. */
+    workerIdleMs: z.coerce.number().int().positive(),
+  }).refine((t) => t.responseDeadlineMs > t.renderTimeoutMs, {
+    path: ['responseDeadlineMs'],
+    error: 'TRANSCRIPT_RESPONSE_DEADLINE_MS must be larger than TRANSCRIPT_RENDER_TIMEOUT_MS',
   }),
   redisUrl: z.string().optional(),
   webhookUrl: z.url({ protocol: /^https?$/, error: 'WEBHOOK_URL must be an http:// or https:// URL' }).optional(),
@@ -252,6 +268,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       ...transcripts,
       timeZone: env['TRANSCRIPT_TIME_ZONE'] ?? transcripts['timeZone'],
       perMinutePerCaller: env['RATE_LIMIT_TRANSCRIPTS_PER_MINUTE'] ?? transcripts['perMinutePerCaller'],
+      maxConcurrent: env['TRANSCRIPT_MAX_CONCURRENT'] ?? transcripts['maxConcurrent'],
+      maxQueued: env['TRANSCRIPT_MAX_QUEUED'] ?? transcripts['maxQueued'],
+      maxInputChars: env['TRANSCRIPT_MAX_INPUT_CHARS'] ?? transcripts['maxInputChars'],
+      maxPages: env['TRANSCRIPT_MAX_PAGES'] ?? transcripts['maxPages'],
+      maxPdfBytes: env['TRANSCRIPT_MAX_PDF_BYTES'] ?? transcripts['maxPdfBytes'],
+      renderTimeoutMs: env['TRANSCRIPT_RENDER_TIMEOUT_MS'] ?? transcripts['renderTimeoutMs'],
+      responseDeadlineMs: env['TRANSCRIPT_RESPONSE_DEADLINE_MS'] ?? transcripts['responseDeadlineMs'],
     },
     redisUrl: env['REDIS_URL'] || undefined,
     webhookUrl: env['WEBHOOK_URL'] || undefined,

@@ -23,7 +23,7 @@ import { attachGateway, type HubServer } from './transport/socket/socket.gateway
 import { SocketRealtime } from './transport/socket/realtime.adapter.js';
 import { toWireMessage } from './domain/types.js';
 import { TranscriptService } from './domain/transcript.service.js';
-import { PdfTranscriptRenderer } from './adapters/pdf/transcript.pdf.js';
+import { WorkerTranscriptRenderer } from './adapters/pdf/render-pool.js';
 import { MemoryMailQuota } from './adapters/mail/mail-quota.js';
 import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
 import { RoutingService } from './domain/routing.service.js';
@@ -216,7 +216,10 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   const transcripts = new TranscriptService(
     conversationStore,
     messageStore,
-    new PdfTranscriptRenderer(),
+    new WorkerTranscriptRenderer(
+      { size: config.transcripts.maxConcurrent, heapMb: config.transcripts.workerHeapMb, idleMs: config.transcripts.workerIdleMs },
+      log.child({ module: 'transcripts' }),
+    ),
     mailer,
     new MemoryMailQuota(config.mail),
     config.transcripts,
@@ -345,6 +348,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       states.close();
       outbox.close();
       mailer?.close();
+      await transcripts.close();
       http.closeAllConnections();
     },
   };

@@ -1,5 +1,5 @@
-import type { Conversation, ConversationStatus, DeliveryTicket, MessageState, StoredMessage, WireMessage } from './types.js';
-import type { Writable } from 'node:stream';
+import type { Conversation, ConversationStatus, CustomerInfo, DeliveryTicket, MessageState, StoredMessage, WireMessage } from './types.js';
+import type { RenderBudget } from './transcript-budget.js';
 import type { Attachment, Participant } from '../contracts/schemas.js';
 
 /** Outcome of one message of a batch insert. */
@@ -273,20 +273,35 @@ export type TranscriptEntry =
   | { kind: 'message'; sender: string; role: string; at: Date; text: string; attachments: Array<{ name: string; url: string }> }
   | { kind: 'activity'; at: Date; text: string };
 
-/** What a transcript shows: the conversation and, pulled as rendering goes, what its customer saw. */
+/** The conversation fields a transcript header shows: plain data, so it can go to a worker thread. */
+export type TranscriptHeader = Pick<Conversation, 'id' | 'channel' | 'subject' | 'participants' | 'createdAt' | 'endedAt'> & {
+  customer: Pick<CustomerInfo, 'firstName' | 'lastName' | 'email' | 'phone' | 'refId'>;
+};
+
+/** What a transcript shows: the conversation and what its customer saw, oldest first. */
 export interface Transcript {
-  conversation: Conversation;
-  entries: AsyncIterable<TranscriptEntry>;
+  conversation: TranscriptHeader;
+  entries: AsyncIterable<TranscriptEntry> | Iterable<TranscriptEntry>;
   /** BCP 47 locale and IANA time zone for dates and times. */
   locale: string;
   timeZone: string;
   generatedAt: Date;
 }
 
-/** Draws transcripts; implemented with pdfkit in adapters/. */
+/** A transcript read to the end: plain data (structured-clonable), handed to a renderer in another thread. */
+export interface TranscriptData extends Transcript {
+  entries: TranscriptEntry[];
+}
+
+/** Draws transcripts away from the event loop; implemented with pdfkit in worker threads (adapters/pdf). */
 export interface TranscriptRenderer {
-  /** Writes the transcript as a PDF to `out` and leaves `out` open; waits whenever `out` is full. */
-  render(transcript: Transcript, out: Writable): Promise<void>;
+  /**
+   * The transcript as PDF bytes. Rejects with TranscriptBudgetError past `budget`, and with
+   * `signal`'s reason once it aborts (the drawing is stopped either way).
+   */
+  render(transcript: TranscriptData, budget: RenderBudget, signal?: AbortSignal): Promise<Buffer>;
+  /** Stops every drawing and frees its threads. */
+  close(): Promise<void>;
 }
 
 export interface MailAddress {

@@ -1,8 +1,19 @@
 import type { Participant } from '../contracts/schemas.js';
-import type { TranscriptEntry } from './ports.js';
-import type { Conversation, StoredMessage } from './types.js';
+import type { TranscriptEntry, TranscriptHeader } from './ports.js';
+import type { StoredMessage } from './types.js';
 
 const MAX_LABEL = 200;
+const MAX_URL_SHOWN = 300;
+
+/** How an attachment's address is shown: data URLs by type and size only, long URLs shortened. */
+export function shownUrl(url: string): string {
+  if (url.startsWith('data:')) {
+    const comma = url.indexOf(',');
+    const kind = url.slice(5, comma > 0 ? Math.min(comma, 60) : 60).split(';')[0] || 'data';
+    return `embedded ${kind}, ${Math.max(1, Math.round((url.length * 0.75) / 1024))} KB`;
+  }
+  return url.length > MAX_URL_SHOWN ? `${url.slice(0, MAX_URL_SHOWN)}…` : url;
+}
 
 /** A name from a stored payload, as plain bounded text. */
 function label(value: unknown, fallback: string): string {
@@ -64,12 +75,12 @@ export function toTranscriptEntry(m: StoredMessage): TranscriptEntry | undefined
 }
 
 /** The customer's full name as given at init. */
-export function customerName(conversation: Conversation): string {
+export function customerName(conversation: TranscriptHeader): string {
   return [conversation.customer.firstName, conversation.customer.lastName].filter(Boolean).join(' ');
 }
 
 /** The customer's ways to be reached, for the transcript header. */
-export function customerContact(conversation: Conversation): string {
+export function customerContact(conversation: TranscriptHeader): string {
   const c = conversation.customer;
   return [c.email, c.phone, c.refId && c.refId !== c.email && c.refId !== c.phone ? c.refId : undefined].filter(Boolean).join(' · ');
 }

@@ -1,9 +1,9 @@
-import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
-import type { ConversationStore, Mailer, MailQuota, MessageStore, Transcript, TranscriptEntry, TranscriptRenderer } from './ports.js';
-import { toTranscriptEntry, transcriptLocale } from './transcript-entries.js';
+import type { ConversationStore, Mailer, MailQuota, MessageStore, TranscriptData, TranscriptEntry, TranscriptRenderer } from './ports.js';
+import { budgetMessage, TranscriptBudgetError, type RenderBudget } from './transcript-budget.js';
+import { shownUrl, toTranscriptEntry, transcriptLocale } from './transcript-entries.js';
 import { composeTranscriptMail } from './transcript-mail.js';
 import { isVisibleTo, type Conversation, type StoredMessage } from './types.js';
 import { WorkGate } from './work-gate.js';
@@ -11,13 +11,22 @@ import { WorkGate } from './work-gate.js';
 export interface TranscriptServiceOptions {
   /** IANA zone for times when the caller names none. */
   timeZone: string;
-  /** Messages read from the store per round trip while rendering. */
+  /** Messages read from the store per round trip while collecting a transcript. */
   pageSize: number;
   /** Renders at once, and renders allowed to wait for a slot. */
   maxConcurrent: number;
   maxQueued: number;
   /** Largest PDF the hub will attach to a mail. */
   maxMailBytes: number;
+  /** Text (message texts, names, attachment labels) a transcript may hold, in characters. */
+  maxInputChars: number;
+  maxPages: number;
+  /** Largest PDF the hub renders for download. */
+  maxPdfBytes: number;
+  /** Time a render may take in its worker before it is stopped. */
+  renderTimeoutMs: number;
+  /** A whole request, from arrival (queue, render, delivery) to its last byte, before it is cut off. */
+  responseDeadlineMs: number;
 }
 
 /** Where a transcript mail may go for `principal`: ?to= for staff, else the customer's address (a trusted one for a customer). */
@@ -36,29 +45,8 @@ function recipientFor(principal: Principal, conversation: Conversation, to: stri
   );
 }
 
-/** Collects a rendered PDF for a mail, refusing to grow past a bound. */
-class BoundedSink extends Writable {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.size += chunk.length;
-    if (this.size > this.maxBytes) {
-      callback(new HubError('UNPROCESSABLE', `the transcript is larger than ${Math.round(this.maxBytes / 1_048_576)} MB, too large to mail; download it as a PDF instead`));
-      return;
-    }
-    this.chunks.push(chunk);
-    callback();
-  }
-
-  get bytes(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
-  }
-}
+/** Hands a rendered PDF to its reader; resolves once the last byte is out, rejects (and gives up) when `signal` aborts. */
+export type PdfDelivery = (pdf: Buffer, signal: AbortSignal) => Promise<void>;
 
 /**
  * Transcripts of ended conversations (GET /api/customer/transcript/:id/:type): who may have one,
@@ -94,17 +82,27 @@ export class TranscriptService {
     return conversation;
   }
 
-  /** Streams the PDF to `out` (left open for the caller to end). */
-  async writePdf(conversation: Conversation, out: Writable, timeZone?: string): Promise<void> {
+  /**
+   * Renders the PDF and hands it to `deliver`, all within one render slot and one response
+   * deadline: a reader that never reads is cut off at the deadline and its slot goes to the next
+   * request. `cancelled` aborts when the caller went away. Over a budget: 422 UNPROCESSABLE.
+   */
+  async writePdf(conversation: Conversation, timeZone: string | undefined, deliver: PdfDelivery, cancelled?: AbortSignal): Promise<void> {
     const started = Date.now();
+    const signal = this.deadline(cancelled);
+    let bytes = 0;
     try {
-      await this.gate.run(() => this.renderer.render(this.transcript(conversation, timeZone), out));
+      await this.gate.run(async () => {
+        const pdf = await this.render(conversation, timeZone, this.options.maxPdfBytes, signal, false);
+        bytes = pdf.length;
+        await deliver(pdf, signal);
+      }, signal);
     } catch (err) {
       this.stats.pdf.failed += 1;
-      throw err;
+      throw this.reason(err, signal);
     }
     this.stats.pdf.ok += 1;
-    this.log.info({ conversationId: conversation.id, ms: Date.now() - started }, 'transcript rendered');
+    this.log.info({ conversationId: conversation.id, ms: Date.now() - started, bytes }, 'transcript rendered');
   }
 
   /**
@@ -131,19 +129,22 @@ export class TranscriptService {
     if (!mailer) throw new HubError('UNAVAILABLE', 'this hub cannot send mail: SMTP_URL is not configured');
     const address = recipientFor(principal, conversation, to);
     await this.quota.take(address);
-    const transcript = this.transcript(conversation, timeZone);
-    const pdf = await this.gate.run(async () => {
-      const sink = new BoundedSink(this.options.maxMailBytes);
-      await this.renderer.render(transcript, sink);
-      return sink.bytes;
-    });
+    // The deadline bounds the wait for a slot and the render; the SMTP exchange has its own bounds.
+    const signal = this.deadline(undefined);
+    let pdf: Buffer;
+    try {
+      pdf = await this.gate.run(() => this.render(conversation, timeZone, this.options.maxMailBytes, signal, true), signal);
+    } catch (err) {
+      throw this.reason(err, signal);
+    }
+    const locale = transcriptLocale(conversation.customer.language);
     const mail = composeTranscriptMail({
       conversation,
       to: address,
       toCustomer: to === undefined,
       pdf,
-      locale: transcript.locale,
-      timeZone: transcript.timeZone,
+      locale,
+      timeZone: timeZone ?? this.options.timeZone,
     });
     const sent = await mailer.send(mail);
     // The address is personal data: the log names its domain only.
@@ -151,23 +152,85 @@ export class TranscriptService {
     return sent;
   }
 
+  /** Stops every render in progress and frees the render threads. */
+  async close(): Promise<void> {
+    await this.renderer.close();
+  }
+
   get load(): { running: number; waiting: number } {
     return this.gate.load;
   }
 
-  private transcript(conversation: Conversation, timeZone: string | undefined): Transcript {
+  /** Collects the transcript within its character budget and has it drawn within the others. */
+  private async render(conversation: Conversation, timeZone: string | undefined, maxBytes: number, signal: AbortSignal, forMail: boolean): Promise<Buffer> {
+    try {
+      const transcript = await this.collect(conversation, timeZone, signal);
+      const budget: RenderBudget = { timeoutMs: this.options.renderTimeoutMs, maxPages: this.options.maxPages, maxBytes };
+      return await this.renderer.render(transcript, budget, signal);
+    } catch (err) {
+      if (!(err instanceof TranscriptBudgetError)) throw err;
+      this.log.warn({ conversationId: conversation.id, budget: err.budget, limit: err.limit }, 'transcript refused: over its budget');
+      throw new HubError('UNPROCESSABLE', budgetMessage(err, forMail));
+    }
+  }
+
+  /** The request's own signal joined with the response deadline. */
+  private deadline(cancelled: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.options.responseDeadlineMs);
+    return cancelled ? AbortSignal.any([cancelled, timeout]) : timeout;
+  }
+
+  /** What a failed request tells its caller: the deadline as 503, other errors as they are. */
+  private reason(err: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted && err === signal.reason && err instanceof Error && err.name === 'TimeoutError') {
+      this.log.warn({ deadlineMs: this.options.responseDeadlineMs }, 'transcript request cut off at its response deadline');
+      return new HubError('UNAVAILABLE', `the transcript could not be delivered within ${this.options.responseDeadlineMs} ms; try again later`);
+    }
+    return err;
+  }
+
+  /**
+   * What the customer saw, as plain data for a render thread: read page by page, the next page
+   * while this one is converted, refused (TranscriptBudgetError) as soon as it holds more than
+   * `maxInputChars` characters, so an oversized conversation is never read to its end.
+   */
+  private async collect(conversation: Conversation, timeZone: string | undefined, signal: AbortSignal): Promise<TranscriptData> {
+    const { maxInputChars } = this.options;
+    const entries: TranscriptEntry[] = [];
+    let chars = 0;
+    for await (const entry of this.entries(conversation)) {
+      signal.throwIfAborted();
+      if (entry.kind === 'message') {
+        entry.attachments = entry.attachments.map((a) => ({ name: a.name, url: shownUrl(a.url) }));
+        chars += entry.sender.length + entry.text.length + entry.attachments.reduce((n, a) => n + a.name.length + a.url.length, 0);
+      } else {
+        chars += entry.text.length;
+      }
+      if (chars > maxInputChars) throw new TranscriptBudgetError('characters', maxInputChars);
+      entries.push(entry);
+    }
+    const c = conversation;
     return {
-      conversation,
-      entries: this.entries(conversation),
-      locale: transcriptLocale(conversation.customer.language),
+      // Only what the header shows: customer metadata and routing state stay on this thread.
+      conversation: {
+        id: c.id,
+        channel: c.channel,
+        subject: c.subject,
+        participants: c.participants.map((p) => ({ id: p.id, name: p.name, role: p.role })),
+        createdAt: c.createdAt,
+        endedAt: c.endedAt,
+        customer: { firstName: c.customer.firstName, lastName: c.customer.lastName, email: c.customer.email, phone: c.customer.phone, refId: c.customer.refId },
+      },
+      entries,
+      locale: transcriptLocale(c.customer.language),
       timeZone: timeZone ?? this.options.timeZone,
       generatedAt: new Date(),
     };
   }
 
   /**
-   * What the customer could see, oldest first, read page by page as the renderer pulls; the next
-   * page is read while this one is drawn, so the database and the drawing overlap.
+   * What the customer could see, oldest first, read page by page as the collector pulls; the next
+   * page is read while this one is converted.
    */
   private async *entries(conversation: Conversation): AsyncGenerator<TranscriptEntry> {
     const viewer = conversation.customer.id;
@@ -187,7 +250,7 @@ export class TranscriptService {
         }
       }
     } finally {
-      // The reader stopped early (client gone): the read in flight has nobody to report to.
+      // The collector stopped early (over budget, caller gone): the read in flight has nobody to report to.
       next?.catch(() => undefined);
     }
   }

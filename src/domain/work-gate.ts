@@ -14,10 +14,24 @@ export class WorkGate {
     private readonly what: string,
   ) {}
 
-  async run<T>(job: () => Promise<T>): Promise<T> {
+  /** Runs `job` in a slot; a job still waiting when `signal` aborts leaves the queue with its reason. */
+  async run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.queueLimit) throw new HubError('UNAVAILABLE', `too many ${this.what} in progress; try again shortly`);
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const at = this.waiting.indexOf(turn);
+          if (at >= 0) this.waiting.splice(at, 1);
+          reject(signal?.reason);
+        };
+        const turn = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.waiting.push(turn);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
     } else {
       this.running += 1;
     }

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
+import { TranscriptBudgetError } from '../../domain/transcript-budget.js';
 import { freshGlyphs, type FontChains, type FontFace, type FontStyle } from './font-faces.js';
 import { TextLayout, type LaidLine } from './text-layout.js';
 
@@ -17,6 +18,8 @@ export interface CanvasOptions {
   subject: string;
   /** The footer line of page `n` (page numbers start at 1). */
   footer: (page: number) => string;
+  /** Starting a page past this stops drawing with TranscriptBudgetError('pages'). */
+  maxPages: number;
 }
 
 export interface TextStyle {
@@ -120,6 +123,7 @@ export class PdfCanvas {
   /** Starts a new page unless `height` points still fit on this one. */
   ensure(height: number): void {
     if (this.y + height <= this.doc.page.height - MARGIN.bottom) return;
+    if (this.page >= this.options.maxPages) throw new TranscriptBudgetError('pages', this.options.maxPages);
     this.doc.addPage();
     this.page += 1;
     // pdfkit remembers the shaping of every distinct word for the whole document; that speeds

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
-import type { Transcript, TranscriptEntry, TranscriptRenderer } from '../../domain/ports.js';
-import { customerContact, customerName, formatDate, formatDateTime, formatTime } from '../../domain/transcript-entries.js';
+import type { Transcript, TranscriptEntry } from '../../domain/ports.js';
+import { customerContact, customerName, formatDate, formatDateTime, formatTime, shownUrl } from '../../domain/transcript-entries.js';
 import { loadFontChains, type FontChains } from './font-faces.js';
 import { PdfCanvas } from './pdf-canvas.js';
 import { sanitizeText } from './text-layout.js';
@@ -10,23 +10,20 @@ const QUIET = '#777777';
 const LABEL_WIDTH = 88;
 /** Entries drawn between checks for backpressure and turns for other work. */
 const ENTRIES_PER_SETTLE = 10;
-const MAX_URL_SHOWN = 300;
-
-/** How an attachment's address is shown: data URLs by size only, long URLs shortened. */
-function shownUrl(url: string): string {
-  if (url.startsWith('data:')) {
-    const comma = url.indexOf(',');
-    const kind = url.slice(5, comma > 0 ? Math.min(comma, 60) : 60).split(';')[0] || 'data';
-    return `embedded ${kind}, ${Math.max(1, Math.round((url.length * 0.75) / 1024))} KB`;
-  }
-  return url.length > MAX_URL_SHOWN ? `${url.slice(0, MAX_URL_SHOWN)}…` : url;
+export interface DrawOptions {
+  /** Pages after which drawing stops with TranscriptBudgetError('pages'). */
+  maxPages?: number;
 }
 
-/** Renders transcripts with pdfkit, in Noto fonts that cover most of the world's scripts. */
-export class PdfTranscriptRenderer implements TranscriptRenderer {
+/**
+ * Draws transcripts with pdfkit, in Noto fonts that cover most of the world's scripts. It runs on
+ * the thread that calls it: the hub calls it only inside a render worker (transcript.worker.ts).
+ */
+export class PdfTranscriptRenderer {
   private fonts: FontChains | undefined;
 
-  async render(transcript: Transcript, out: Writable): Promise<void> {
+  /** Writes the transcript as a PDF to `out` and leaves `out` open; waits whenever `out` is full. */
+  async render(transcript: Transcript, out: Writable, options: DrawOptions = {}): Promise<void> {
     // Loaded on first use: a hub that never renders keeps the 13 MB of fonts out of memory.
     this.fonts ??= loadFontChains();
     const c = transcript.conversation;
@@ -34,6 +31,7 @@ export class PdfTranscriptRenderer implements TranscriptRenderer {
       title: `Conversation transcript ${c.id}`,
       subject: c.subject ? `Transcript: ${c.subject}` : 'Conversation transcript',
       footer: (page) => `Conversation ${c.id} · page ${page}`,
+      maxPages: options.maxPages ?? Number.POSITIVE_INFINITY,
     });
     this.header(canvas, transcript);
     let count = 0;

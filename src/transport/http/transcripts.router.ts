@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Principal } from '../../auth/token.service.js';
@@ -14,7 +14,50 @@ function callerKey(principal: Principal): string {
   return `customer:${principal.participantId}`;
 }
 
-/** GET /api/customer/transcript/:id/:type: the PDF, streamed, or sent by mail. */
+/**
+ * Sends a rendered PDF; resolves once its last byte went to the network, rejects with the
+ * signal's reason (after destroying the response) when the response deadline passes first.
+ */
+function deliver(res: Response, pdf: Buffer, signal: AbortSignal, conversationId: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      res.off('finish', onFinish);
+      res.off('close', onClose);
+    };
+    const onFinish = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error('the client went away'));
+    };
+    const onAbort = (): void => {
+      cleanup();
+      res.destroy();
+      reject(signal.reason);
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    res.once('finish', onFinish);
+    res.once('close', onClose);
+    res.status(200).set({
+      'Content-Type': 'application/pdf',
+      'Content-Length': String(pdf.length),
+      'Content-Disposition': `attachment; filename="transcript-${conversationId}.pdf"`,
+      // A transcript is personal data: no shared cache may keep it.
+      'Cache-Control': 'private, no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    res.end(pdf);
+  });
+}
+
+/** GET /api/customer/transcript/:id/:type: the PDF (rendered in a worker, then sent), or sent by mail. */
 export function transcriptsRouter(transcripts: TranscriptService, credentials: Authenticator, perMinutePerCaller: number, log: Logger): Router {
   const router = Router();
   const limiter = new RateLimiterMemory({ points: perMinutePerCaller, duration: 60 });
@@ -32,23 +75,15 @@ export function transcriptsRouter(transcripts: TranscriptService, credentials: A
       return;
     }
     if (query.to !== undefined) throw new HubError('BAD_REQUEST', '"to" applies to the email type only', [{ field: 'to', message: 'applies to the email type only' }]);
-    res.status(200).set({
-      'Content-Type': 'application/pdf',
-      'Content-Disposition': `attachment; filename="transcript-${conversation.id}.pdf"`,
-      // A transcript is personal data: no shared cache may keep it.
-      'Cache-Control': 'private, no-store',
-      'X-Content-Type-Options': 'nosniff',
-    });
+    // The caller going away stops the render (and frees its slot) at once.
+    const gone = new AbortController();
+    res.once('close', () => gone.abort(new Error('the client went away')));
     try {
-      await transcripts.writePdf(conversation, res, query.tz);
-      res.end();
+      await transcripts.writePdf(conversation, query.tz, (pdf, signal) => deliver(res, pdf, signal, conversation.id), gone.signal);
     } catch (err) {
-      if (!res.headersSent) {
-        res.removeHeader('Content-Disposition');
-        throw err;
-      }
-      // Part of the PDF is out: the client must see a broken transfer, not a truncated file.
-      if (!(err instanceof Error && err.name === 'OutputClosedError')) log.error({ err, conversationId: conversation.id }, 'transcript failed mid-stream');
+      if (!res.headersSent && !gone.signal.aborted) throw err;
+      // Cut off while sending (the deadline) or the client left: it sees a broken transfer, never a truncated file.
+      if (!gone.signal.aborted && !(err instanceof HubError)) log.error({ err, conversationId: conversation.id }, 'transcript failed mid-stream');
       res.destroy();
     }
   });

@@ -89,7 +89,7 @@ export class TranscriptService {
    */
   async writePdf(conversation: Conversation, timeZone: string | undefined, deliver: PdfDelivery, cancelled?: AbortSignal): Promise<void> {
     const started = Date.now();
-    const signal = this.deadline(cancelled);
+    const { signal, dispose } = this.deadline(cancelled);
     let bytes = 0;
     try {
       await this.gate.run(async () => {
@@ -99,7 +99,9 @@ export class TranscriptService {
       }, signal);
     } catch (err) {
       this.stats.pdf.failed += 1;
-      throw this.reason(err, signal);
+      throw err;
+    } finally {
+      dispose();
     }
     this.stats.pdf.ok += 1;
     this.log.info({ conversationId: conversation.id, ms: Date.now() - started, bytes }, 'transcript rendered');
@@ -130,12 +132,12 @@ export class TranscriptService {
     const address = recipientFor(principal, conversation, to);
     await this.quota.take(address);
     // The deadline bounds the wait for a slot and the render; the SMTP exchange has its own bounds.
-    const signal = this.deadline(undefined);
+    const { signal, dispose } = this.deadline(undefined);
     let pdf: Buffer;
     try {
       pdf = await this.gate.run(() => this.render(conversation, timeZone, this.options.maxMailBytes, signal, true), signal);
-    } catch (err) {
-      throw this.reason(err, signal);
+    } finally {
+      dispose();
     }
     const locale = transcriptLocale(conversation.customer.language);
     const mail = composeTranscriptMail({
@@ -174,19 +176,29 @@ export class TranscriptService {
     }
   }
 
-  /** The request's own signal joined with the response deadline. */
-  private deadline(cancelled: AbortSignal | undefined): AbortSignal {
-    const timeout = AbortSignal.timeout(this.options.responseDeadlineMs);
-    return cancelled ? AbortSignal.any([cancelled, timeout]) : timeout;
-  }
-
-  /** What a failed request tells its caller: the deadline as 503, other errors as they are. */
-  private reason(err: unknown, signal: AbortSignal): unknown {
-    if (signal.aborted && err === signal.reason && err instanceof Error && err.name === 'TimeoutError') {
-      this.log.warn({ deadlineMs: this.options.responseDeadlineMs }, 'transcript request cut off at its response deadline');
-      return new HubError('UNAVAILABLE', `the transcript could not be delivered within ${this.options.responseDeadlineMs} ms; try again later`);
-    }
-    return err;
+  /**
+   * A signal that aborts at the response deadline (reason: 503 UNAVAILABLE) or when `cancelled`
+   * does. A timer holds it, not AbortSignal.timeout(): joined with AbortSignal.any() such a signal
+   * is held only weakly and can be collected before it fires, leaving a request without deadline.
+   */
+  private deadline(cancelled: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
+    const controller = new AbortController();
+    const ms = this.options.responseDeadlineMs;
+    const timer = setTimeout(() => {
+      this.log.warn({ deadlineMs: ms }, 'transcript request cut off at its response deadline');
+      controller.abort(new HubError('UNAVAILABLE', `the transcript could not be delivered within ${ms} ms; try again later`));
+    }, ms);
+    timer.unref();
+    const onCancel = (): void => controller.abort(cancelled?.reason);
+    if (cancelled?.aborted) onCancel();
+    else cancelled?.addEventListener('abort', onCancel, { once: true });
+    return {
+      signal: controller.signal,
+      dispose: () => {
+        clearTimeout(timer);
+        cancelled?.removeEventListener('abort', onCancel);
+      },
+    };
   }
 
   /**

@@ -7,10 +7,16 @@
 import { expect } from 'chai';
 import { connect as tcpConnect, type Socket as NetSocket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { closeAllSockets, emitAck, joinedCustomer } from '../support/clients.js';
 import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
 import { SmtpSink } from '../support/smtp-sink.js';
 import { startTestStore, type TestStore } from '../support/store.js';
+
+setFlagsFromString('--expose-gc');
+/** A full garbage collection, also when mocha runs without --expose-gc. */
+const collectGarbage = runInNewContext('gc') as () => void;
 
 /** The largest text a message may carry (MAX_TEXT). */
 const MESSAGE_CHARS = 20_000;
@@ -190,8 +196,10 @@ describe('Hostile: transcripts render off the event loop, within budgets and a r
       const answered = Date.now();
       expect(first.subarray(0, 12).toString('latin1')).to.equal('HTTP/1.1 200');
 
-      // The only render slot is held by the hostile request; this one waits for it.
-      const res = await get(`${hub.url}/api/customer/transcript/${small}/pdf`, DEADLINE_MS + 30_000);
+      // The only render slot is held by the hostile request; this one waits for it. Full garbage
+      // collections meanwhile: a deadline held only weakly (AbortSignal.any of AbortSignal.timeout) would vanish.
+      const collecting = setInterval(collectGarbage, 500);
+      const res = await get(`${hub.url}/api/customer/transcript/${small}/pdf`, DEADLINE_MS + 30_000).finally(() => clearInterval(collecting));
       const servedAt = Date.now();
       expect(res.status).to.equal(200);
       expect(res.body.subarray(0, 5).toString()).to.equal('%PDF-');

@@ -89,7 +89,7 @@ export class TranscriptService {
    */
   async writePdf(conversation: Conversation, timeZone: string | undefined, deliver: PdfDelivery, cancelled?: AbortSignal): Promise<void> {
     const started = Date.now();
-    const { signal, dispose } = this.deadline(cancelled);
+    const { signal, dispose } = this.deadline(conversation.id, cancelled);
     let bytes = 0;
     try {
       await this.gate.run(async () => {
@@ -132,7 +132,7 @@ export class TranscriptService {
     const address = recipientFor(principal, conversation, to);
     await this.quota.take(address);
     // The deadline bounds the wait for a slot and the render; the SMTP exchange has its own bounds.
-    const { signal, dispose } = this.deadline(undefined);
+    const { signal, dispose } = this.deadline(conversation.id, undefined);
     let pdf: Buffer;
     try {
       pdf = await this.gate.run(() => this.render(conversation, timeZone, this.options.maxMailBytes, signal, true), signal);
@@ -181,11 +181,11 @@ export class TranscriptService {
    * does. A timer holds it, not AbortSignal.timeout(): joined with AbortSignal.any() such a signal
    * is held only weakly and can be collected before it fires, leaving a request without deadline.
    */
-  private deadline(cancelled: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
+  private deadline(conversationId: string, cancelled: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
     const controller = new AbortController();
     const ms = this.options.responseDeadlineMs;
     const timer = setTimeout(() => {
-      this.log.warn({ deadlineMs: ms }, 'transcript request cut off at its response deadline');
+      this.log.warn({ conversationId, deadlineMs: ms }, 'transcript request cut off at its response deadline');
       controller.abort(new HubError('UNAVAILABLE', `the transcript could not be delivered within ${ms} ms; try again later`));
     }, ms);
     timer.unref();

@@ -7,12 +7,12 @@ import type { ConversationCache } from './conversation-cache.js';
 import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import { assertMayOpen, assertReplay, CONNECTOR_ONLY_CHANNELS, initIdentity } from './init-requests.js';
-import { historyPage, type HistoryPage } from './join-history.js';
+import { historyPage, wireBytes, type HistoryPage } from './join-history.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RoutingService } from './routing.service.js';
 import type { ConversationFilter, ConversationStore, ListPosition, MessageStore, RealtimePort } from './ports.js';
-import { isStaff, toWireMessage, type Conversation } from './types.js';
+import { isStaff, toWireMessage, type Conversation, type StoredMessage } from './types.js';
 
 /** Conversations' cursor: (createdAt ms, id) of the last one on the page. */
 function positionOf(cursor: string): ListPosition {
@@ -59,6 +59,8 @@ export interface ConversationServiceOptions {
 
 /** Default bound on a join's history: 512 KiB of JSON. */
 export const JOIN_HISTORY_MAX_BYTES = 512 * 1024;
+/** Messages a join reads first when its history is not cached; more only while the byte budget allows. */
+const JOIN_HISTORY_FIRST_PAGE = 10;
 
 /** Told once a conversation's end is stored, with who ended it. */
 export type EndedListener = (conversation: Conversation, endedBy: Participant) => void;
@@ -66,6 +68,8 @@ export type EndedListener = (conversation: Conversation, endedBy: Participant) =
 /** Opens, joins and ends conversations: the Customer Channel API's lifecycle. */
 export class ConversationService {
   private readonly endedListeners: EndedListener[] = [];
+  /** History reads in flight, by conversation, viewer and view: concurrent joins of one viewer share one. */
+  private readonly historyReads = new Map<string, Promise<StoredMessage[]>>();
 
   constructor(
     private readonly conversations: ConversationStore,
@@ -227,11 +231,46 @@ export class ConversationService {
   async joinHistory(membership: Membership): Promise<HistoryPage> {
     const { conversationId, participant, staff } = membership;
     const limit = this.options.historyLimit;
+    const maxBytes = this.options.joinHistoryMaxBytes ?? JOIN_HISTORY_MAX_BYTES;
     // One more than shown, to know whether older ones exist.
-    const latest =
-      this.history.visible(conversationId, participant.id, staff, limit + 1) ??
-      (await this.messages.latestVisible(conversationId, participant.id, staff, limit + 1));
-    return historyPage(conversationId, latest, limit, this.options.joinHistoryMaxBytes ?? JOIN_HISTORY_MAX_BYTES, staff);
+    const cached = this.history.visible(conversationId, participant.id, staff, limit + 1);
+    if (cached) return historyPage(conversationId, cached, limit, maxBytes, staff);
+    // Joins of one viewer that arrive together (tabs, reconnects, a join flood) share one read.
+    const key = `${conversationId}\u0000${participant.id}\u0000${staff ? 's' : 'c'}`;
+    let reading = this.historyReads.get(key);
+    if (!reading) {
+      reading = this.readLatest(conversationId, participant.id, staff, limit + 1, maxBytes).finally(() => this.historyReads.delete(key));
+      this.historyReads.set(key, reading);
+    }
+    return historyPage(conversationId, await reading, limit, maxBytes, staff);
+  }
+
+  /**
+   * The latest `count` messages the viewer may read, oldest first, read newest first in pages and
+   * no further than one message past `maxBytes`: a join of a conversation of large messages reads
+   * about its byte budget from the database, not `count` large messages.
+   */
+  private async readLatest(conversationId: string, viewerId: string, staff: boolean, count: number, maxBytes: number): Promise<StoredMessage[]> {
+    const pages: StoredMessage[][] = [];
+    let read = 0;
+    let bytes = 0;
+    let pageSize = Math.min(count, JOIN_HISTORY_FIRST_PAGE);
+    let beforeSeq: number | undefined;
+    for (;;) {
+      const page = await this.messages.latestVisible(conversationId, viewerId, staff, pageSize, beforeSeq);
+      pages.unshift(page);
+      read += page.length;
+      for (const m of page) bytes += wireBytes(m, staff);
+      const oldest = page[0];
+      // Done: the whole history, `count` messages, or past the budget (counted as historyPage counts,
+      // so its cut then knows older messages exist).
+      if (page.length < pageSize || read >= count || bytes > maxBytes || !oldest) break;
+      beforeSeq = oldest.seq;
+      // The next page as large as the budget left suggests at the size seen so far, at least a few.
+      const perMessage = Math.max(1, bytes / read);
+      pageSize = Math.min(count - read, Math.max(JOIN_HISTORY_FIRST_PAGE, Math.ceil((maxBytes - bytes) / perMessage) + 1));
+    }
+    return pages.flat();
   }
 
   /** After a first join: tells the others (participantJoined) and greets a customer. */

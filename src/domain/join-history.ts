@@ -12,6 +12,16 @@ export interface HistoryPage {
   bytes: number;
 }
 
+/** The message as a member sees it: a customer's carries no staff-only metadata (reply suggestions, delivery errors). */
+function wireOf(message: StoredMessage, staff: boolean): WireMessage {
+  return toWireMessage(asSeenBy(message, staff));
+}
+
+/** Bytes of JSON `message` takes in a member's conversationInfo (with the comma before it), as historyPage counts them. */
+export function wireBytes(message: StoredMessage, staff: boolean): number {
+  return Buffer.byteLength(JSON.stringify(wireOf(message, staff))) + 1;
+}
+
 /**
  * Cuts a member's latest messages (oldest first, read with one more than `limit` so the cut is
  * known) to `limit` messages and `maxBytes` of JSON, keeping the newest. The newest message is
@@ -27,8 +37,7 @@ export function historyPage(conversationId: string, latest: StoredMessage[], lim
   let firstSeq = 0;
   for (let i = newest.length - 1; i >= 0; i -= 1) {
     const message = newest[i] as StoredMessage;
-    // A customer's history carries no staff-only metadata (reply suggestions, delivery errors).
-    const wire = toWireMessage(asSeenBy(message, staff));
+    const wire = wireOf(message, staff);
     // With the comma before it.
     const size = Buffer.byteLength(JSON.stringify(wire)) + 1;
     if (bytes + size > maxBytes && kept.length > 0) {

@@ -253,7 +253,8 @@ export interface MessageStore {
   /** Inserts a batch in one round trip; the result has one outcome per message, in order. */
   insertBatch(messages: StoredMessage[]): Promise<InsertOutcome[]>;
   /** The latest `limit` messages readable by `viewerId`, oldest first. */
-  latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number): Promise<StoredMessage[]>;
+  /** The latest `limit` messages `viewerId` may read (older than `beforeSeq` when given), oldest first. */
+  latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number, beforeSeq?: number): Promise<StoredMessage[]>;
   /** Up to `limit` messages readable by `viewerId` with seq above `afterSeq`, oldest first (keyset paging). */
   visibleAfter(conversationId: string, viewerId: string, staff: boolean, afterSeq: number, limit: number): Promise<StoredMessage[]>;
 }

@@ -82,9 +82,10 @@ export class MongoMessageStore implements MessageStore, OutboxStore, ChatMessage
     });
   }
 
-  async latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number): Promise<StoredMessage[]> {
+  async latestVisible(conversationId: string, viewerId: string, staff: boolean, limit: number, beforeSeq?: number): Promise<StoredMessage[]> {
     return dbCall(this.timeoutMs, async () => {
       const filter: Record<string, unknown> = { conversationId, audience: mongoose.trusted({ $in: ['*', viewerId] }) };
+      if (beforeSeq !== undefined) filter['seq'] = mongoose.trusted({ $lt: beforeSeq });
       if (!staff) filter['tag'] = mongoose.trusted({ $ne: 'whisper' });
       const docs = await this.model.find(filter).sort({ seq: -1 }).limit(limit).lean<MessageDoc[]>();
       return docs.reverse().map(messageFromDoc);

@@ -123,7 +123,25 @@ describe('hostile: join flood (issue 13, item 7)', function () {
     tcpOf(attacker).resume();
   });
 
-  it('limits joinConversation per connection: past RATE_LIMIT_JOINS_PER_MINUTE the join is RATE_LIMITED', async () => {
+  it('counts joins per credential: a customer cannot multiply its join budget by opening more sockets', async () => {
+    const other = await initCustomer(hub.url);
+    const tabs = [await connect(hub.url, { token: other.token }), await connect(hub.url, { token: other.token }), await connect(hub.url, { token: other.token })];
+    const codes: string[] = [];
+    for (let i = 0; i <= JOINS_PER_MINUTE; i += 1) {
+      const tab = tabs[i % tabs.length] as Socket;
+      const ack = await emitAck(tab, 'joinConversation', { conversationId: other.conversationId, id: other.participant.id });
+      codes.push(ack.ok ? 'ok' : ack.error.code);
+      if (!ack.ok) expect(ack.error.message).to.match(/at most 25 joinConversation per minute per credential/);
+    }
+    expect(codes.slice(0, JOINS_PER_MINUTE).every((c) => c === 'ok'), codes.join(',')).to.equal(true);
+    expect(codes[JOINS_PER_MINUTE]).to.equal('RATE_LIMITED');
+    // A fourth socket of the same customer starts with nothing left either.
+    const fresh = await connect(hub.url, { token: other.token });
+    const late = await emitAck(fresh, 'joinConversation', { conversationId: other.conversationId, id: other.participant.id });
+    expect(late.ok ? 'ok' : late.error.code).to.equal('RATE_LIMITED');
+  });
+
+  it('limits joinConversation per connection for the system token: past RATE_LIMIT_JOINS_PER_MINUTE the join is RATE_LIMITED', async () => {
     const small = await initCustomer(hub.url);
     const socket = await connect(hub.url, { token: SYSTEM_TOKEN });
     const codes: string[] = [];

@@ -224,13 +224,14 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   const handlers: Record<keyof ClientToServerEvents, Handler> = {
     joinConversation: async (socket, payload) => {
       const input = parseOrThrow(joinConversationSchema, payload, 'joinConversation payload');
-      try {
-        await joins.consume(socket.id);
-      } catch {
-        throw new HubError('RATE_LIMITED', `too many joins; at most ${deps.joinsPerMinute} joinConversation per minute per connection`);
-      }
       const principal = await principalFor(socket, payload);
       claimPrincipal(socket, admission, principal, (fn) => socket.once('disconnect', fn));
+      // Per credential (all its sockets together), like the event budget: a join reads history.
+      try {
+        await joins.consume(limitKey(socket));
+      } catch {
+        throw new HubError('RATE_LIMITED', `too many joins; at most ${deps.joinsPerMinute} joinConversation per minute per credential`);
+      }
       if (principal?.kind === 'agent') await bindAgent(socket, principal);
       const result = await deps.conversations.join(principal, input.conversationId, input.id, input.name);
       const { membership, conversation } = result;
@@ -358,7 +359,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     socket.on('disconnect', () => {
       expiry.stop();
       if (!socket.data.capKey) void limiter.delete(limitKey(socket));
-      void joins.delete(socket.id);
+      if (!socket.data.capKey) void joins.delete(limitKey(socket));
       if (socket.data.agent) routing.agentDisconnected(socket.data.agent.agentId, socket.id);
     });
   });

@@ -87,6 +87,9 @@ const configSchema = z.object({
     workerHeapMb: z.coerce.number().int().min(64),
     /** An idle render worker ends after this long. */
     workerIdleMs: z.coerce.number().int().positive(),
+    /** Rendered PDFs kept for repeated requests (an ended conversation's transcript does not change); 0: none. */
+    cacheMaxBytes: z.coerce.number().int().min(0),
+    cacheTtlMs: z.coerce.number().int().positive(),
   }).refine((t) => t.responseDeadlineMs > t.renderTimeoutMs, {
     path: ['responseDeadlineMs'],
     error: 'TRANSCRIPT_RESPONSE_DEADLINE_MS must be larger than TRANSCRIPT_RENDER_TIMEOUT_MS',
@@ -275,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       maxPdfBytes: env['TRANSCRIPT_MAX_PDF_BYTES'] ?? transcripts['maxPdfBytes'],
       renderTimeoutMs: env['TRANSCRIPT_RENDER_TIMEOUT_MS'] ?? transcripts['renderTimeoutMs'],
       responseDeadlineMs: env['TRANSCRIPT_RESPONSE_DEADLINE_MS'] ?? transcripts['responseDeadlineMs'],
+      cacheMaxBytes: env['TRANSCRIPT_CACHE_MAX_BYTES'] ?? transcripts['cacheMaxBytes'],
     },
     redisUrl: env['REDIS_URL'] || undefined,
     webhookUrl: env['WEBHOOK_URL'] || undefined,

@@ -275,7 +275,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     credentials,
     connectedSockets: () => io.engine.clientsCount,
     bounds: {
-      cacheBytes: () => ({ history: history.bytes, conversations: cache.bytes, recentSends: messages.recentBytes }),
+      cacheBytes: () => ({ history: history.bytes, conversations: cache.bytes, recentSends: messages.recentBytes, transcripts: transcripts.cachedBytes }),
       backlogDrops: () => backlog.stats.dropped,
       capRefusals: () => caps.stats,
     },

@@ -162,6 +162,10 @@ export function createMetrics(sources: MetricsSources): Registry {
       }
     },
   });
+  labelledCounter(registry, 'hub_transcript_renders_total', 'Transcripts drawn (pdf and email), and pdf requests answered with a PDF already drawn (cached)', 'source', () => ({
+    rendered: sources.transcripts.stats.renders,
+    cached: sources.transcripts.stats.cacheHits,
+  }));
   new Gauge({
     name: 'hub_transcripts_in_progress',
     help: 'Transcripts rendering now (running) and waiting for a turn (waiting)',
@@ -210,7 +214,7 @@ export function createMetrics(sources: MetricsSources): Registry {
   if (bounds) {
     new Gauge({
       name: 'hub_cache_bytes',
-      help: 'Approximate heap bytes each in-memory cache holds (history, conversations, recentSends)',
+      help: 'Approximate heap bytes each in-memory cache holds (history, conversations, recentSends, transcripts: rendered PDFs)',
       labelNames: ['cache'],
       registers: [registry],
       collect() {

@@ -3,6 +3,7 @@ import type { Principal } from '../auth/token.service.js';
 import { HubError } from '../contracts/errors.js';
 import type { ConversationStore, Mailer, MailQuota, MessageStore, TranscriptData, TranscriptEntry, TranscriptRenderer } from './ports.js';
 import { budgetMessage, TranscriptBudgetError, type RenderBudget } from './transcript-budget.js';
+import { ByteLru } from './byte-lru.js';
 import { shownUrl, toTranscriptEntry, transcriptLocale } from './transcript-entries.js';
 import { composeTranscriptMail } from './transcript-mail.js';
 import { isVisibleTo, type Conversation, type StoredMessage } from './types.js';
@@ -27,6 +28,9 @@ export interface TranscriptServiceOptions {
   renderTimeoutMs: number;
   /** A whole request, from arrival (queue, render, delivery) to its last byte, before it is cut off. */
   responseDeadlineMs: number;
+  /** Bytes of rendered PDFs kept for repeated requests, and for how long; 0 keeps none. */
+  cacheMaxBytes?: number | undefined;
+  cacheTtlMs?: number | undefined;
 }
 
 /** Where a transcript mail may go for `principal`: ?to= for staff, else the customer's address (a trusted one for a customer). */
@@ -54,8 +58,10 @@ export type PdfDelivery = (pdf: Buffer, signal: AbortSignal) => Promise<void>;
  */
 export class TranscriptService {
   private readonly gate: WorkGate;
+  /** Rendered PDFs by conversation and zone (an ended conversation's transcript does not change). */
+  private readonly rendered: ByteLru<{ pdf: Buffer; at: number }>;
   /** Finished requests by type and outcome, for metrics. */
-  readonly stats = { pdf: { ok: 0, failed: 0 }, email: { ok: 0, failed: 0 } };
+  readonly stats = { pdf: { ok: 0, failed: 0 }, email: { ok: 0, failed: 0 }, renders: 0, cacheHits: 0 };
 
   constructor(
     private readonly conversations: ConversationStore,
@@ -67,6 +73,26 @@ export class TranscriptService {
     private readonly log: Logger,
   ) {
     this.gate = new WorkGate(options.maxConcurrent, options.maxQueued, 'transcripts');
+    const maxBytes = options.cacheMaxBytes ?? 0;
+    // One PDF may take at most a quarter of the cache, so a few large ones cannot push out all others.
+    this.rendered = new ByteLru({ maxBytes, maxEntryBytes: Math.floor(maxBytes / 4) });
+  }
+
+  /** Bytes of rendered PDFs kept, for the metrics. */
+  get cachedBytes(): number {
+    return this.rendered.bytes;
+  }
+
+  /** A PDF rendered for the same conversation and zone within the cache's time, if kept. */
+  private cachedPdf(key: string): Buffer | undefined {
+    const entry = this.rendered.touch(key);
+    if (!entry) return undefined;
+    if (Date.now() - entry.at <= (this.options.cacheTtlMs ?? 0)) {
+      this.stats.cacheHits += 1;
+      return entry.pdf;
+    }
+    this.rendered.delete(key);
+    return undefined;
   }
 
   /** The ended conversation `principal` may have the transcript of: FORBIDDEN or NOT_FOUND otherwise. */
@@ -90,13 +116,32 @@ export class TranscriptService {
   async writePdf(conversation: Conversation, timeZone: string | undefined, deliver: PdfDelivery, cancelled?: AbortSignal): Promise<void> {
     const started = Date.now();
     const { signal, dispose } = this.deadline(conversation.id, cancelled);
+    const key = `${conversation.id}\u0000${timeZone ?? ''}`;
     let bytes = 0;
     try {
-      await this.gate.run(async () => {
-        const pdf = await this.render(conversation, timeZone, this.options.maxPdfBytes, signal, false);
-        bytes = pdf.length;
-        await deliver(pdf, signal);
-      }, signal);
+      const kept = this.cachedPdf(key);
+      if (kept) {
+        // Already drawn: no render slot, and the buffer is shared, so a reader that never reads
+        // holds nothing of its own but its connection until the deadline.
+        bytes = kept.length;
+        await deliver(kept, signal);
+      } else {
+        const shared = await this.gate.run(async () => {
+          // Requests queued behind the first render of this transcript find it kept.
+          const known = this.cachedPdf(key);
+          if (known) return known;
+          const pdf = await this.render(conversation, timeZone, this.options.maxPdfBytes, signal, false);
+          bytes = pdf.length;
+          if (this.rendered.set(key, { pdf, at: Date.now() }, pdf.length)) return pdf;
+          // Too large to keep: it is delivered within its slot, so such buffers stay as few as the slots.
+          await deliver(pdf, signal);
+          return undefined;
+        }, signal);
+        if (shared) {
+          bytes = shared.length;
+          await deliver(shared, signal);
+        }
+      }
     } catch (err) {
       this.stats.pdf.failed += 1;
       throw err;
@@ -165,6 +210,7 @@ export class TranscriptService {
 
   /** Collects the transcript within its character budget and has it drawn within the others. */
   private async render(conversation: Conversation, timeZone: string | undefined, maxBytes: number, signal: AbortSignal, forMail: boolean): Promise<Buffer> {
+    this.stats.renders += 1;
     try {
       const transcript = await this.collect(conversation, timeZone, signal);
       const budget: RenderBudget = { timeoutMs: this.options.renderTimeoutMs, maxPages: this.options.maxPages, maxBytes };

@@ -172,6 +172,8 @@ describe('Hostile: transcripts render off the event loop, within budgets and a r
         TRANSCRIPT_MAX_QUEUED: '5',
         TRANSCRIPT_RENDER_TIMEOUT_MS: String(DEADLINE_MS - 5000),
         TRANSCRIPT_RESPONSE_DEADLINE_MS: String(DEADLINE_MS),
+        // Not kept: a PDF too large for the cache is sent within its render slot (the case here).
+        TRANSCRIPT_CACHE_MAX_BYTES: '0',
       });
       // 27,500 distinct ideographs: few characters, but a PDF of about 6 MB (the CJK font's glyphs),
       // more than the kernel's socket buffers take in for a client that does not read.
@@ -208,6 +210,62 @@ describe('Hostile: transcripts render off the event loop, within budgets and a r
       expect(servedAt - answered, 'it waited for the hostile request').to.be.greaterThan(500);
 
       // The hostile connection was cut off: reading now yields a broken transfer, never the whole file.
+      const headerEnd = first.indexOf('\r\n\r\n');
+      const length = Number(/content-length: (\d+)/i.exec(first.subarray(0, headerEnd).toString('latin1'))?.[1]);
+      expect(length, 'PDF size').to.be.greaterThan(5_000_000);
+      let received = first.length - headerEnd - 4;
+      hostile.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      const ended = new Promise<void>((resolve) => hostile.once('close', () => resolve()));
+      hostile.resume();
+      await Promise.race([ended, sleep(15_000)]);
+      expect(hostile.destroyed || hostile.readableEnded, 'the hub closed the connection').to.equal(true);
+      expect(received).to.be.lessThan(length);
+      hostile.destroy();
+    });
+  });
+  describe('a client that never reads a PDF the hub keeps', () => {
+    let hub: RunningHub;
+    let heavy: string;
+    const DEADLINE_MS = 20_000;
+
+    before(async function () {
+      this.timeout(120_000);
+      hub = await startHub(store.uri('transcript-render-kept'), {
+        RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
+        RATE_LIMIT_TRANSCRIPTS_PER_MINUTE: '1000',
+        TRANSCRIPT_MAX_CONCURRENT: '1',
+        TRANSCRIPT_MAX_QUEUED: '5',
+        TRANSCRIPT_RENDER_TIMEOUT_MS: String(DEADLINE_MS - 5000),
+        TRANSCRIPT_RESPONSE_DEADLINE_MS: String(DEADLINE_MS),
+      });
+      let ideographs = '';
+      for (let i = 0; i < 27_500; i += 1) ideographs += String.fromCodePoint(0x3400 + i);
+      heavy = await conversationWith(hub.url, [ideographs.slice(0, 19_000), ideographs.slice(19_000)]);
+    });
+    after(async () => {
+      await hub?.close();
+    });
+
+    it('holds no render slot: the same transcript is served to others at once, and the reader is still cut off at the deadline', async () => {
+      const started = Date.now();
+      const hostile: NetSocket = tcpConnect(hub.port, '127.0.0.1');
+      hostile.on('error', () => undefined);
+      const head = new Promise<Buffer>((resolve) => hostile.once('data', resolve));
+      hostile.write(`GET /api/customer/transcript/${heavy}/pdf HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer ${SYSTEM_TOKEN}\r\n\r\n`);
+      const first = await head;
+      hostile.pause();
+      expect(first.subarray(0, 12).toString('latin1')).to.equal('HTTP/1.1 200');
+      // The only render slot is free again: two more requests of it are answered long before the deadline.
+      const again = await Promise.all([get(`${hub.url}/api/customer/transcript/${heavy}/pdf`), get(`${hub.url}/api/customer/transcript/${heavy}/pdf`)]);
+      for (const res of again) {
+        expect(res.status).to.equal(200);
+        expect(res.body.subarray(0, 5).toString()).to.equal('%PDF-');
+      }
+      expect(Date.now() - started, 'served without waiting for the deadline').to.be.lessThan(DEADLINE_MS - 5000);
+      // The reader that never reads is still cut off at its deadline: reading after it yields a broken transfer.
+      await sleep(Math.max(0, started + DEADLINE_MS + 2000 - Date.now()));
       const headerEnd = first.indexOf('\r\n\r\n');
       const length = Number(/content-length: (\d+)/i.exec(first.subarray(0, headerEnd).toString('latin1'))?.[1]);
       expect(length, 'PDF size').to.be.greaterThan(5_000_000);

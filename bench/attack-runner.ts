@@ -178,8 +178,24 @@ function unreadTranscript(baseUrl: string, c: HostileCustomer): { done: Promise<
   let settle: (s: string) => void = () => undefined;
   const done = new Promise<string>((resolve) => (settle = resolve));
   const req = http.get(url, { headers: { authorization: `Bearer ${c.token}` } }, (res) => {
-    res.pause(); // never read
-    settle(String(res.statusCode));
+    if (res.statusCode === 200) {
+      res.pause(); // never read
+      settle('200');
+      return;
+    }
+    // A refusal is small JSON: its code says why (queue full, deadline, database).
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (body += chunk));
+    res.on('end', () => {
+      let code = '';
+      try {
+        code = (JSON.parse(body) as { code?: string }).code ?? '';
+      } catch {
+        // not JSON
+      }
+      settle(`${res.statusCode ?? '?'}${code ? ` ${code}` : ''}`);
+    });
   });
   req.on('error', (err) => settle(`error: ${err.message}`));
   req.setTimeout(60_000, () => {

@@ -20,6 +20,11 @@ export class ByteLru<V> {
 
   constructor(private readonly options: ByteLruOptions) {}
 
+  /** The most it holds (0: nothing is ever kept). */
+  get capacity(): number {
+    return this.options.maxBytes;
+  }
+
   /** Approximate bytes held. */
   get bytes(): number {
     return this.total;

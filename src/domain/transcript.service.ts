@@ -60,6 +60,8 @@ export class TranscriptService {
   private readonly gate: WorkGate;
   /** Rendered PDFs by conversation and zone (an ended conversation's transcript does not change). */
   private readonly rendered: ByteLru<{ pdf: Buffer; at: number }>;
+  /** Renders in progress by key, with how many requests wait for each. */
+  private readonly rendering = new Map<string, { promise: Promise<Buffer>; waiters: number; stop: AbortController }>();
   /** Finished requests by type and outcome, for metrics. */
   readonly stats = { pdf: { ok: 0, failed: 0 }, email: { ok: 0, failed: 0 }, renders: 0, cacheHits: 0 };
 
@@ -74,8 +76,8 @@ export class TranscriptService {
   ) {
     this.gate = new WorkGate(options.maxConcurrent, options.maxQueued, 'transcripts');
     const maxBytes = options.cacheMaxBytes ?? 0;
-    // One PDF may take at most a quarter of the cache, so a few large ones cannot push out all others.
-    this.rendered = new ByteLru({ maxBytes, maxEntryBytes: Math.floor(maxBytes / 4) });
+    // One PDF may take at most half of the cache, so a large one cannot push out all others.
+    this.rendered = new ByteLru({ maxBytes, maxEntryBytes: Math.floor(maxBytes / 2) });
   }
 
   /** Bytes of rendered PDFs kept, for the metrics. */
@@ -109,9 +111,12 @@ export class TranscriptService {
   }
 
   /**
-   * Renders the PDF and hands it to `deliver`, all within one render slot and one response
-   * deadline: a reader that never reads is cut off at the deadline and its slot goes to the next
-   * request. `cancelled` aborts when the caller went away. Over a budget: 422 UNPROCESSABLE.
+   * Renders the PDF and hands it to `deliver` within one response deadline: a reader that never
+   * reads is cut off at the deadline. `cancelled` aborts when the caller went away. Over a budget:
+   * 422 UNPROCESSABLE. With the PDF cache on, concurrent requests of one transcript share one render
+   * (stopped when all of them went away) and a kept PDF is sent outside the render slots; a PDF the
+   * cache cannot keep, and every PDF with the cache off, is sent within a slot, so such buffers stay
+   * as few as the slots.
    */
   async writePdf(conversation: Conversation, timeZone: string | undefined, deliver: PdfDelivery, cancelled?: AbortSignal): Promise<void> {
     const started = Date.now();
@@ -121,26 +126,19 @@ export class TranscriptService {
     try {
       const kept = this.cachedPdf(key);
       if (kept) {
-        // Already drawn: no render slot, and the buffer is shared, so a reader that never reads
-        // holds nothing of its own but its connection until the deadline.
         bytes = kept.length;
         await deliver(kept, signal);
-      } else {
-        const shared = await this.gate.run(async () => {
-          // Requests queued behind the first render of this transcript find it kept.
-          const known = this.cachedPdf(key);
-          if (known) return known;
+      } else if (this.rendered.capacity === 0) {
+        await this.gate.run(async () => {
           const pdf = await this.render(conversation, timeZone, this.options.maxPdfBytes, signal, false);
           bytes = pdf.length;
-          if (this.rendered.set(key, { pdf, at: Date.now() }, pdf.length)) return pdf;
-          // Too large to keep: it is delivered within its slot, so such buffers stay as few as the slots.
           await deliver(pdf, signal);
-          return undefined;
         }, signal);
-        if (shared) {
-          bytes = shared.length;
-          await deliver(shared, signal);
-        }
+      } else {
+        const pdf = await this.sharedRender(key, conversation, timeZone, signal);
+        bytes = pdf.length;
+        if (this.rendered.get(key)?.pdf === pdf) await deliver(pdf, signal);
+        else await this.gate.run(() => deliver(pdf, signal), signal);
       }
     } catch (err) {
       this.stats.pdf.failed += 1;
@@ -150,6 +148,51 @@ export class TranscriptService {
     }
     this.stats.pdf.ok += 1;
     this.log.info({ conversationId: conversation.id, ms: Date.now() - started, bytes }, 'transcript rendered');
+  }
+
+  /**
+   * The PDF of `key`, drawn once for every request that asks while it is drawn (twenty requests of
+   * one transcript cost one render slot and one read of the conversation). `signal` ends this
+   * caller's wait; the render itself stops at its own deadline or when no caller waits any more.
+   */
+  private async sharedRender(key: string, conversation: Conversation, timeZone: string | undefined, signal: AbortSignal): Promise<Buffer> {
+    let render = this.rendering.get(key);
+    if (!render) {
+      const stop = new AbortController();
+      const deadline = this.deadline(conversation.id, stop.signal);
+      const started: { promise: Promise<Buffer>; waiters: number; stop: AbortController } = { promise: Promise.resolve(Buffer.alloc(0)), waiters: 0, stop };
+      started.promise = this.gate
+        .run(() => this.render(conversation, timeZone, this.options.maxPdfBytes, deadline.signal, false), deadline.signal)
+        .then((pdf) => {
+          this.rendered.set(key, { pdf, at: Date.now() }, pdf.length);
+          return pdf;
+        })
+        .finally(() => {
+          deadline.dispose();
+          if (this.rendering.get(key) === started) this.rendering.delete(key);
+        });
+      // Callers that gave up no longer listen: the outcome must not become an unhandled rejection.
+      started.promise.catch(() => undefined);
+      this.rendering.set(key, started);
+      render = started;
+    }
+    const shared = render;
+    shared.waiters += 1;
+    try {
+      return await new Promise<Buffer>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        shared.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    } finally {
+      shared.waiters -= 1;
+      if (shared.waiters === 0) {
+        // Nobody waits: a request from now on starts afresh rather than joining a render being stopped.
+        if (this.rendering.get(key) === shared) this.rendering.delete(key);
+        shared.stop.abort(new HubError('UNAVAILABLE', 'every request of this transcript went away'));
+      }
+    }
   }
 
   /**

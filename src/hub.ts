@@ -245,6 +245,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     },
     config.historyLimit,
     log.child({ module: 'chatplugin' }),
+    config.sockets.joinHistoryMaxBytes,
   );
   const messagesApi = new MessagesApiService(cache, messageStore, messageStore, chatPlugin, history, realtime, webhooks);
   const contacts = new ContactsService(

@@ -4,10 +4,12 @@ import { HubError } from '../contracts/errors.js';
 import type { ChatPluginAuthenticateRequest, ChatPluginSendRequest } from '../contracts/seed-api.schemas.js';
 import type { Participant } from '../contracts/schemas.js';
 import type { ConversationCache } from './conversation-cache.js';
+import { JOIN_HISTORY_MAX_BYTES, newestFitting, readNewestWithin } from './join-history.js';
 import { customerParticipant } from './message-factory.js';
 import type { MessageService } from './message.service.js';
 import type { ChannelRecord, ChatMessageStore, ConversationStore } from './ports.js';
 import type { RoutingService } from './routing.service.js';
+import { seedMessageOf } from './seed-view.js';
 import { forCustomer, type Conversation, type StoredMessage, type WireMessage } from './types.js';
 import { CHAT_PLUGIN_SOURCE, type VisitorConversations } from './visitor-conversations.js';
 
@@ -27,6 +29,8 @@ export interface AuthenticateResult {
   conversation: Conversation;
   /** The visitor's history, oldest first (empty for a new conversation). */
   messages: StoredMessage[];
+  /** Older messages exist that `messages` leaves out (messages.list pages them). */
+  hasMore: boolean;
 }
 
 /** A chat plugin token's visitor, checked against the conversation as it is now. */
@@ -55,6 +59,8 @@ export class ChatPluginService {
     private readonly sessions: ChatPluginSessionsPort,
     private readonly historyLimit: number,
     private readonly log: Logger,
+    /** Bytes of JSON the resumed history carries at most (the newest message always). */
+    private readonly historyMaxBytes: number = JOIN_HISTORY_MAX_BYTES,
   ) {}
 
   /** POST /chatplugin.authenticate: a new conversation in a chat plugin channel, or the one a resume token names (history as the visitor may read it). */
@@ -63,17 +69,28 @@ export class ChatPluginService {
       const channel = await this.chatPluginChannel(request.channel_id);
       const conversation = await this.visitors.open(channel, {});
       this.stats.opened += 1;
-      return { token: this.tokenFor(conversation), conversation, messages: [] };
+      return { token: this.tokenFor(conversation), conversation, messages: [], hasMore: false };
     }
     const grant = this.tokens.verifyResumeToken(request.resume_token ?? '');
     const conversation = await this.granted(grant);
     if (grant.epoch < (conversation.resumeEpoch ?? 0)) throw new HubError('UNAUTHORIZED', 'resume token revoked');
     this.cache.put(conversation);
-    const history = await this.chat.chatMessages(conversation.id, { id: conversation.customer.id, staff: false }, { beforeSeq: Number.MAX_SAFE_INTEGER }, this.historyLimit);
-    const messages = history.map(forCustomer);
+    // The latest historyLimit chat messages within historyMaxBytes of JSON (the newest always), read
+    // no further than that budget: older ones are paged with messages.list.
+    const viewer = { id: conversation.customer.id, staff: false };
+    const size = (m: StoredMessage): number => Buffer.byteLength(JSON.stringify(seedMessageOf(forCustomer(m)))) + 1;
+    const latest = await readNewestWithin(
+      (beforeSeq, limit) => this.chat.chatMessages(conversation.id, viewer, { beforeSeq: beforeSeq ?? Number.MAX_SAFE_INTEGER }, limit),
+      this.historyLimit + 1,
+      this.historyMaxBytes,
+      size,
+    );
+    const shown = newestFitting(latest.slice(-this.historyLimit), this.historyMaxBytes, size);
+    const messages = shown.map(forCustomer);
+    const hasMore = latest.length > shown.length;
     this.stats.resumed += 1;
     this.log.info({ conversationId: conversation.id, channelId: grant.channelId }, 'chat plugin conversation resumed');
-    return { token: this.tokenFor(conversation), conversation, messages };
+    return { token: this.tokenFor(conversation), conversation, messages, hasMore };
   }
 
   /** POST /chatplugin.resumeToken: for the visitor's own conversation, or (system token) any chat plugin conversation of a channel. */

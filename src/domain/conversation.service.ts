@@ -7,7 +7,7 @@ import type { ConversationCache } from './conversation-cache.js';
 import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import { assertMayOpen, assertReplay, CONNECTOR_ONLY_CHANNELS, initIdentity } from './init-requests.js';
-import { historyPage, wireBytes, type HistoryPage } from './join-history.js';
+import { historyPage, JOIN_HISTORY_MAX_BYTES, readNewestWithin, wireBytes, type HistoryPage } from './join-history.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RoutingService } from './routing.service.js';
@@ -57,10 +57,6 @@ export interface ConversationServiceOptions {
   webhookEvents?: boolean | undefined;
 }
 
-/** Default bound on a join's history: 512 KiB of JSON. */
-export const JOIN_HISTORY_MAX_BYTES = 512 * 1024;
-/** Messages a join reads first when its history is not cached; more only while the byte budget allows. */
-const JOIN_HISTORY_FIRST_PAGE = 10;
 
 /** Told once a conversation's end is stored, with who ended it. */
 export type EndedListener = (conversation: Conversation, endedBy: Participant) => void;
@@ -245,32 +241,10 @@ export class ConversationService {
     return historyPage(conversationId, await reading, limit, maxBytes, staff);
   }
 
-  /**
-   * The latest `count` messages the viewer may read, oldest first, read newest first in pages and
-   * no further than one message past `maxBytes`: a join of a conversation of large messages reads
-   * about its byte budget from the database, not `count` large messages.
-   */
-  private async readLatest(conversationId: string, viewerId: string, staff: boolean, count: number, maxBytes: number): Promise<StoredMessage[]> {
-    const pages: StoredMessage[][] = [];
-    let read = 0;
-    let bytes = 0;
-    let pageSize = Math.min(count, JOIN_HISTORY_FIRST_PAGE);
-    let beforeSeq: number | undefined;
-    for (;;) {
-      const page = await this.messages.latestVisible(conversationId, viewerId, staff, pageSize, beforeSeq);
-      pages.unshift(page);
-      read += page.length;
-      for (const m of page) bytes += wireBytes(m, staff);
-      const oldest = page[0];
-      // Done: the whole history, `count` messages, or past the budget (counted as historyPage counts,
-      // so its cut then knows older messages exist).
-      if (page.length < pageSize || read >= count || bytes > maxBytes || !oldest) break;
-      beforeSeq = oldest.seq;
-      // The next page as large as the budget left suggests at the size seen so far, at least a few.
-      const perMessage = Math.max(1, bytes / read);
-      pageSize = Math.min(count - read, Math.max(JOIN_HISTORY_FIRST_PAGE, Math.ceil((maxBytes - bytes) / perMessage) + 1));
-    }
-    return pages.flat();
+  /** The latest `count` messages the viewer may read, oldest first, read no further than one message past `maxBytes`. */
+  private readLatest(conversationId: string, viewerId: string, staff: boolean, count: number, maxBytes: number): Promise<StoredMessage[]> {
+    // Counted as historyPage counts, so its cut then knows older messages exist.
+    return readNewestWithin((beforeSeq, limit) => this.messages.latestVisible(conversationId, viewerId, staff, limit, beforeSeq), count, maxBytes, (m) => wireBytes(m, staff));
   }
 
   /** After a first join: tells the others (participantJoined) and greets a customer. */

@@ -1,6 +1,9 @@
 import { encodeCursor } from './cursor.js';
 import { asSeenBy, toWireMessage, type StoredMessage, type WireMessage } from './types.js';
 
+/** Default bound on the history a join (conversationInfo) or a chat plugin resume carries: 512 KiB of JSON. */
+export const JOIN_HISTORY_MAX_BYTES = 512 * 1024;
+
 /** The history a join delivers (conversationInfo), and where older messages are to be read. */
 export interface HistoryPage {
   messages: WireMessage[];
@@ -55,4 +58,52 @@ export function historyPage(conversationId: string, latest: StoredMessage[], lim
     olderCursor: hasMore && kept.length > 0 ? encodeCursor('m', [conversationId, 'b', firstSeq]) : null,
     bytes,
   };
+}
+
+/** Messages a history read asks for first; more only while the byte budget allows. */
+const FIRST_PAGE = 10;
+
+/**
+ * The newest messages of a history, oldest first: at most `count`, read newest first in pages
+ * (`read(beforeSeq, limit)`, undefined = from the newest) and no further than one message past
+ * `maxBytes` as `size` counts them. A read of a conversation of large messages then costs about
+ * its byte budget, not `count` large messages; the caller's cut knows older ones exist.
+ */
+export async function readNewestWithin(
+  read: (beforeSeq: number | undefined, limit: number) => Promise<StoredMessage[]>,
+  count: number,
+  maxBytes: number,
+  size: (message: StoredMessage) => number,
+): Promise<StoredMessage[]> {
+  const pages: StoredMessage[][] = [];
+  let taken = 0;
+  let bytes = 0;
+  let pageSize = Math.min(count, FIRST_PAGE);
+  let beforeSeq: number | undefined;
+  for (;;) {
+    const page = await read(beforeSeq, pageSize);
+    pages.unshift(page);
+    taken += page.length;
+    for (const m of page) bytes += size(m);
+    const oldest = page[0];
+    if (page.length < pageSize || taken >= count || bytes > maxBytes || !oldest) break;
+    beforeSeq = oldest.seq;
+    // The next page as large as the budget left suggests at the size seen so far, at least a few.
+    const perMessage = Math.max(1, bytes / taken);
+    pageSize = Math.min(count - taken, Math.max(FIRST_PAGE, Math.ceil((maxBytes - bytes) / perMessage) + 1));
+  }
+  return pages.flat();
+}
+
+/** The newest of `messages` (oldest first) that fit in `maxBytes` as `size` counts them; the newest always. */
+export function newestFitting(messages: StoredMessage[], maxBytes: number, size: (message: StoredMessage) => number): StoredMessage[] {
+  let bytes = 0;
+  let from = messages.length;
+  while (from > 0) {
+    const next = size(messages[from - 1] as StoredMessage);
+    if (bytes + next > maxBytes && from < messages.length) break;
+    bytes += next;
+    from -= 1;
+  }
+  return messages.slice(from);
 }

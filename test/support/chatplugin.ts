@@ -13,6 +13,8 @@ export type { SeedMessage };
 export interface AuthenticateBody {
   token: string;
   messages: SeedMessage[];
+  /** Older messages exist that `messages` leaves out. */
+  has_more: boolean;
   conversation_id: string;
   channel_id: string;
   status: string;

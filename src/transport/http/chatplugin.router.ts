@@ -25,10 +25,11 @@ export function chatPluginRouter(chatPlugin: ChatPluginService, credentials: Aut
     // Unauthenticated and it creates conversations: bounded per client address.
     await consumeOrRefuse(limiter, req.ip ?? 'unknown', res, 'chatplugin.authenticate requests');
     const input = parseOrThrow(chatPluginAuthenticateSchema, req.body, 'chatplugin.authenticate request');
-    const { token, conversation, messages } = await chatPlugin.authenticate(input);
+    const { token, conversation, messages, hasMore } = await chatPlugin.authenticate(input);
     res.json({
       token,
       messages: messages.map(seedMessageOf),
+      has_more: hasMore,
       conversation_id: conversation.id,
       channel_id: conversation.channelId,
       status: conversation.status,

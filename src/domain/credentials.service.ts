@@ -5,19 +5,18 @@ import type { ConversationCache } from './conversation-cache.js';
 import type { AgentCredentialStore } from './ports.js';
 
 export interface CredentialServiceOptions {
-  /** How long an agent's token epoch read from the database is trusted (another process's revocation is seen within it). */
+  /** How often the revocations made by other processes are read (they are seen within this). */
   cacheMs: number;
-  /** Agents whose epoch is kept in memory. */
-  maxCachedAgents?: number;
 }
+
+/**
+ * Revocations are read back from this long before the last read, so one stored by a process whose
+ * clock is behind, or whose write landed late, is still seen.
+ */
+const FEED_OVERLAP_MS = 30_000;
 
 /** Told after an agent's tokens were revoked (their sockets close, the routing forgets them). */
 export type AgentRevokedListener = (agentId: string) => Promise<void> | void;
-
-interface CachedEpoch {
-  epoch: number;
-  at: number;
-}
 
 /**
  * Resolves bearer credentials to principals with revocation checked, the one place every surface
@@ -26,9 +25,11 @@ interface CachedEpoch {
  * token epoch (POST /api/agents/:id/revoke) passed it. Epochs only grow.
  */
 export class CredentialService {
-  private readonly agentEpochs = new Map<string, CachedEpoch>();
-  /** One database read per agent at a time, however many events miss together. */
-  private readonly loading = new Map<string, Promise<number>>();
+  /** Epochs of every agent ever revoked (an agent not here has epoch 0), as of the last read. */
+  private readonly agentEpochs = new Map<string, number>();
+  /** When the revocations were last read (Date.now()), and the read in progress. */
+  private readAt: number | undefined;
+  private reading: Promise<void> | undefined;
   private readonly revokedListeners: AgentRevokedListener[] = [];
   readonly stats = { agentRevocations: 0 };
 
@@ -64,21 +65,34 @@ export class CredentialService {
     }
   }
 
-  /** The agent's token epoch: from memory when read within cacheMs, or from the database (`fresh`). */
+  /**
+   * The agent's token epoch. Every process keeps the epochs of all revoked agents and reads the
+   * revocations since its last read at most every cacheMs (one query, however many agents are
+   * online), so checking an event costs no database read. `fresh` reads this agent's epoch itself
+   * (issuing a token).
+   */
   async agentEpoch(agentId: string, fresh = false): Promise<number> {
-    const hit = this.agentEpochs.get(agentId);
-    if (!fresh && hit && Date.now() - hit.at < this.options.cacheMs) return hit.epoch;
-    let load = this.loading.get(agentId);
-    if (!load) {
-      load = this.agents.epoch(agentId).then((epoch) => {
-        this.remember(agentId, epoch);
-        return epoch;
-      });
-      this.loading.set(agentId, load);
-      const forget = (): void => void this.loading.delete(agentId);
-      load.then(forget, forget);
+    if (fresh) {
+      this.remember(agentId, await this.agents.epoch(agentId));
+    } else if (this.readAt === undefined || Date.now() - this.readAt >= this.options.cacheMs) {
+      await this.readRevocations();
     }
-    return load;
+    return this.agentEpochs.get(agentId) ?? 0;
+  }
+
+  /** Reads the revocations stored since the last read (all of them the first time); one read at a time. */
+  private readRevocations(): Promise<void> {
+    this.reading ??= (async () => {
+      const started = Date.now();
+      const since = this.readAt === undefined ? new Date(0) : new Date(this.readAt - FEED_OVERLAP_MS);
+      try {
+        for (const { agentId, epoch } of await this.agents.revokedSince(since)) this.remember(agentId, epoch);
+        this.readAt = started;
+      } finally {
+        this.reading = undefined;
+      }
+    })();
+    return this.reading;
   }
 
   /** Calls `listener` after every agent revocation this process makes. */
@@ -107,14 +121,8 @@ export class CredentialService {
   }
 
   private remember(agentId: string, epoch: number): void {
-    const current = this.agentEpochs.get(agentId);
     // A slow read that started before a revocation must not put the older epoch back.
-    const value = Math.max(epoch, current?.epoch ?? 0);
-    this.agentEpochs.delete(agentId);
-    if (this.agentEpochs.size >= (this.options.maxCachedAgents ?? 10_000)) {
-      const oldest = this.agentEpochs.keys().next().value;
-      if (oldest !== undefined) this.agentEpochs.delete(oldest);
-    }
-    this.agentEpochs.set(agentId, { epoch: value, at: Date.now() });
+    const value = Math.max(epoch, this.agentEpochs.get(agentId) ?? 0);
+    if (value > 0) this.agentEpochs.set(agentId, value);
   }
 }

@@ -136,6 +136,8 @@ export interface AgentCredentialStore {
   epoch(agentId: string): Promise<number>;
   /** Bumps the agent's epoch by one and returns the new one. */
   revoke(agentId: string, at: Date): Promise<number>;
+  /** Agents revoked at or after `since` (every revoked agent for the epoch), with their current epochs. */
+  revokedSince(since: Date): Promise<Array<{ agentId: string; epoch: number }>>;
 }
 
 export interface ConversationFilter {

@@ -1,4 +1,4 @@
-import { Schema, type Connection, type Model } from 'mongoose';
+import mongoose, { Schema, type Connection, type Model } from 'mongoose';
 import type { AgentCredentialStore } from '../domain/ports.js';
 import type { Database } from './database.js';
 import { dbCall, isDuplicateKeyError } from './db-errors.js';
@@ -18,6 +18,8 @@ const agentCredentialSchema = new Schema<AgentCredentialDoc>(
   },
   { collection: 'agent_credentials', versionKey: false, strict: true },
 );
+// Each process reads the revocations since its last look (CredentialService's feed).
+agentCredentialSchema.index({ revokedAt: 1 });
 
 export const AGENT_CREDENTIAL_MODEL = 'AgentCredential';
 
@@ -40,6 +42,13 @@ export class MongoAgentCredentialStore implements AgentCredentialStore {
     return dbCall(this.timeoutMs, async () => {
       const doc = await this.model.findById(agentId, { epoch: 1 }).lean<Pick<AgentCredentialDoc, 'epoch'>>();
       return doc?.epoch ?? 0;
+    });
+  }
+
+  async revokedSince(since: Date): Promise<Array<{ agentId: string; epoch: number }>> {
+    return dbCall(this.timeoutMs, async () => {
+      const docs = await this.model.find({ revokedAt: mongoose.trusted({ $gte: since }) }, { epoch: 1 }).lean<Array<Pick<AgentCredentialDoc, '_id' | 'epoch'>>>();
+      return docs.map((d) => ({ agentId: d._id, epoch: d.epoch }));
     });
   }
 

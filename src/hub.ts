@@ -1,4 +1,4 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { TokenService } from './auth/token.service.js';
@@ -52,6 +52,9 @@ import { HttpWebhookSender } from './adapters/webhooks/http.sender.js';
 import { CredentialService } from './domain/credentials.service.js';
 import { MongoAgentCredentialStore } from './storage/agent-credential.store.js';
 import { SocketCredentialSessions } from './transport/socket/credential-sessions.js';
+
+/** A connection that opens no namespace within this long is closed (Socket.IO's default is 45 s). */
+const SOCKET_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface HubDeps {
   db: Database;
@@ -122,14 +125,28 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     if (app) app(req, res);
     else res.writeHead(503).end();
   });
+  const caps = new ConnectionCaps({ maxPerPrincipal: config.sockets.maxPerPrincipal, maxPerAddress: config.sockets.maxPerAddress });
+  const trustProxy = (): TrustProxy => (app ? (app.get('trust proxy fn') as TrustProxy) : () => false);
+  /** The client's address of a transport's request, with the trust-proxy setting (known once the app exists). */
+  const transportAddress = (req: IncomingMessage): string => clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustProxy());
   const io: HubServer = new Server(http, {
     path: '/socket.io',
     // The transport's hard cap; events above socketMaxPayloadBytes but under this get a
     // PAYLOAD_TOO_LARGE ack instead of a silent disconnect.
     maxHttpBufferSize: Math.max(4 * config.socketMaxPayloadBytes, 1_048_576),
-    allowRequest: (req, callback) => callback(null, origins.allows(req.headers.origin)),
+    // A transport is opened only from an allowed origin, and within the per-address cap, which also
+    // counts connections that never open a namespace (Socket.IO drops those after connectTimeout).
+    allowRequest: (req, callback) => {
+      if (!origins.allows(req.headers.origin)) return callback(null, false);
+      if (!caps.transportAllowed(transportAddress(req))) return callback('too many connections from this address', false);
+      callback(null, true);
+    },
+    connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
     cors: { origin: (origin, cb) => cb(null, origins.allows(origin) ? (origin ?? false) : false), credentials: false },
     serveClient: false,
+  });
+  io.engine.on('connection', (transport: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
+    transport.once('close', caps.countTransport(transportAddress(transport.request)));
   });
   const realtime = new SocketRealtime(io);
   const backlog = new BacklogGuard(
@@ -137,7 +154,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     { maxBytes: config.sockets.maxBufferedBytes, checkMs: config.sockets.backlogCheckMs },
     log.child({ module: 'socket' }),
   );
-  const caps = new ConnectionCaps({ maxPerPrincipal: config.sockets.maxPerPrincipal, maxPerAddress: config.sockets.maxPerAddress });
+
   // The sessions read history through the conversation service, built just below (it needs the routing).
   const sessions = new SocketAgentSessions(io, (membership) => conversations.joinHistory(membership), backlog);
   const agentStore = new MongoAgentStore(db, config.dbTimeoutMs);
@@ -305,7 +322,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     trustProxy: config.trustProxy,
   });
   // Sockets are counted per address as Express sees req.ip (the same TRUST_PROXY setting).
-  const trust = app.get('trust proxy fn') as TrustProxy;
+  const trust = trustProxy();
   const admission: SocketAdmission = { caps, addressOf: (handshake) => clientAddress(handshake.address, handshake.headers['x-forwarded-for'], trust) };
   attachGateway(io, {
     conversations,

@@ -24,6 +24,8 @@ export class ConnectionCaps {
   readonly stats = { refusedPrincipal: 0, refusedAddress: 0 };
   private readonly perPrincipal = new Map<string, number>();
   private readonly perAddress = new Map<string, number>();
+  /** Connections (engine.io transports, with or without a namespace socket yet) per client address. */
+  private readonly perTransport = new Map<string, number>();
 
   constructor(private readonly options: ConnectionCapsOptions) {}
 
@@ -45,6 +47,26 @@ export class ConnectionCaps {
       throw new HubError('RATE_LIMITED', `too many connections with this credential: at most ${maxPerPrincipal} at once; close unused tabs or connections`);
     }
     return this.take(this.perPrincipal, key);
+  }
+
+  /**
+   * Whether `address` may open one more connection, checked at the transport's handshake, so that
+   * connections that never open a namespace are bounded too. The bound is twice the socket cap:
+   * a client that opens namespaces is refused by the socket cap first, with its clear message
+   * (a refused transport handshake only shows the client a failed connection).
+   */
+  transportAllowed(address: string): boolean {
+    const { maxPerAddress } = this.options;
+    if (maxPerAddress > 0 && (this.perTransport.get(address) ?? 0) >= 2 * maxPerAddress) {
+      this.stats.refusedAddress += 1;
+      return false;
+    }
+    return true;
+  }
+
+  /** Counts one open connection of `address`. Returns the release, safe to call more than once. */
+  countTransport(address: string): () => void {
+    return this.take(this.perTransport, address);
   }
 
   private take(counts: Map<string, number>, key: string): () => void {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import { closeAllSockets, connect, emitAck, initCustomer, nextEvent, postJson, sleep, type AnyAck } from '../support/clients.js';
 import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
+import { until } from '../support/routing.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 
 interface Info {
@@ -21,14 +22,6 @@ const bulky = (i: number): string => `${'€'.repeat(19_990)} #${i}`;
 function tcpOf(socket: Socket): { pause(): void; resume(): void } {
   const engine = socket.io.engine as unknown as { transport: { ws: { _socket: { pause(): void; resume(): void } } } };
   return engine.transport.ws._socket;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /**
@@ -117,7 +110,7 @@ describe('hostile: join flood (issue 13, item 7)', function () {
     // The client stops reading: everything the hub sends it from now on waits in buffers.
     tcpOf(attacker).pause();
     for (let i = 0; i < JOINS_PER_MINUTE; i += 1) attacker.emit('joinConversation', { conversationId, id: 'flooder' });
-    await until(() => !hub.hub.io.of('/').sockets.has(id), 'the hub to close the connection that does not read');
+    await until(() => !hub.hub.io.of('/').sockets.has(id), 'the hub to close the connection that does not read', 20_000);
     const metrics = await (await fetch(`${hub.url}/metrics`)).text();
     expect(metrics).to.match(/^hub_socket_backlog_closed_total [1-9]\d*$/m);
     tcpOf(attacker).resume();

@@ -85,7 +85,7 @@ export class ChatPluginService {
       this.historyMaxBytes,
       size,
     );
-    const shown = newestFitting(latest.slice(-this.historyLimit), this.historyMaxBytes, size);
+    const shown = newestFitting(latest.slice(-this.historyLimit), this.historyMaxBytes, size).kept;
     const messages = shown.map(forCustomer);
     const hasMore = latest.length > shown.length;
     this.stats.resumed += 1;

@@ -33,30 +33,16 @@ export function wireBytes(message: StoredMessage, staff: boolean): number {
  * whole; the others get the customer view (types.ts forCustomer).
  */
 export function historyPage(conversationId: string, latest: StoredMessage[], limit: number, maxBytes: number, staff: boolean): HistoryPage {
-  let hasMore = latest.length > limit;
-  const newest = hasMore ? latest.slice(latest.length - limit) : latest;
-  const kept: WireMessage[] = [];
-  let bytes = 2;
-  let firstSeq = 0;
-  for (let i = newest.length - 1; i >= 0; i -= 1) {
-    const message = newest[i] as StoredMessage;
-    const wire = wireOf(message, staff);
-    // With the comma before it.
-    const size = Buffer.byteLength(JSON.stringify(wire)) + 1;
-    if (bytes + size > maxBytes && kept.length > 0) {
-      hasMore = true;
-      break;
-    }
-    bytes += size;
-    kept.push(wire);
-    firstSeq = message.seq;
-  }
-  kept.reverse();
+  const candidates = latest.slice(-limit).map((message) => ({ message, wire: wireOf(message, staff) }));
+  // The array's brackets take 2 bytes; each message its JSON and the comma before it.
+  const { kept, bytes } = newestFitting(candidates, maxBytes - 2, (c) => Buffer.byteLength(JSON.stringify(c.wire)) + 1);
+  const hasMore = latest.length > kept.length;
+  const first = kept[0];
   return {
-    messages: kept,
+    messages: kept.map((c) => c.wire),
     hasMore,
-    olderCursor: hasMore && kept.length > 0 ? encodeCursor('m', [conversationId, 'b', firstSeq]) : null,
-    bytes,
+    olderCursor: hasMore && first ? encodeCursor('m', [conversationId, 'b', first.message.seq]) : null,
+    bytes: bytes + 2,
   };
 }
 
@@ -95,15 +81,15 @@ export async function readNewestWithin(
   return pages.flat();
 }
 
-/** The newest of `messages` (oldest first) that fit in `maxBytes` as `size` counts them; the newest always. */
-export function newestFitting(messages: StoredMessage[], maxBytes: number, size: (message: StoredMessage) => number): StoredMessage[] {
+/** The newest of `items` (oldest first) that fit in `maxBytes` as `size` counts them, the newest always; with their bytes. */
+export function newestFitting<T>(items: T[], maxBytes: number, size: (item: T) => number): { kept: T[]; bytes: number } {
   let bytes = 0;
-  let from = messages.length;
+  let from = items.length;
   while (from > 0) {
-    const next = size(messages[from - 1] as StoredMessage);
-    if (bytes + next > maxBytes && from < messages.length) break;
+    const next = size(items[from - 1] as T);
+    if (bytes + next > maxBytes && from < items.length) break;
     bytes += next;
     from -= 1;
   }
-  return messages.slice(from);
+  return { kept: items.slice(from), bytes };
 }

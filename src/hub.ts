@@ -127,7 +127,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   });
   const caps = new ConnectionCaps({ maxPerPrincipal: config.sockets.maxPerPrincipal, maxPerAddress: config.sockets.maxPerAddress });
   const trustProxy = (): TrustProxy => (app ? (app.get('trust proxy fn') as TrustProxy) : () => false);
-  /** The client's address of a transport's request, with the trust-proxy setting (known once the app exists). */
+  /** The client's address of a connection's request, with the trust-proxy setting (known once the app exists). */
   const transportAddress = (req: IncomingMessage): string => clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustProxy());
   const io: HubServer = new Server(http, {
     path: '/socket.io',
@@ -322,8 +322,8 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     trustProxy: config.trustProxy,
   });
   // Sockets are counted per address as Express sees req.ip (the same TRUST_PROXY setting).
-  const trust = trustProxy();
-  const admission: SocketAdmission = { caps, addressOf: (handshake) => clientAddress(handshake.address, handshake.headers['x-forwarded-for'], trust) };
+  // Sockets are counted by the same address their transport was (allowRequest above).
+  const admission: SocketAdmission = { caps, addressOf: transportAddress };
   attachGateway(io, {
     conversations,
     connectors,

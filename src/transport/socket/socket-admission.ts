@@ -1,20 +1,19 @@
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'socket.io';
 import type { Principal } from '../../auth/token.service.js';
 import { principalKey, type ConnectionCaps } from './connection-caps.js';
 
-type Handshake = Socket['handshake'];
 type EngineSocket = Socket['conn'];
 
 /** What both namespaces need to count their sockets. */
 export interface SocketAdmission {
   caps: ConnectionCaps;
-  /** The client's address, with the hub's trust-proxy setting (as HTTP rate limits see it). */
-  addressOf(handshake: Handshake): string;
+  /** The client's address of a connection's request, with the hub's trust-proxy setting (as HTTP rate limits see it). */
+  addressOf(request: IncomingMessage): string;
 }
 
 /** The parts of a socket (of either namespace) admission works with. */
 interface AdmittedSocket {
-  handshake: Handshake;
   conn: EngineSocket;
   data: { capKey?: string | undefined };
 }
@@ -39,7 +38,7 @@ export function admitSocket(
   const key = principalKey(principal);
   // Closed while its handshake was checked: Socket.IO drops it, and its 'close' has passed.
   if (socket.conn.readyState !== 'open') return key;
-  const releaseAddress = admission.caps.admitAddress(admission.addressOf(socket.handshake));
+  const releaseAddress = admission.caps.admitAddress(admission.addressOf(socket.conn.request));
   let releasePrincipal: (() => void) | undefined;
   try {
     if (key) releasePrincipal = admission.caps.admitPrincipal(key);

@@ -18,7 +18,7 @@ COPY package.json package-lock.json ./
 COPY --from=build /app/connectors ./connectors
 # The transcript fonts come from npm in every weight; keep only the ones the PDF renderer loads
 # (src/adapters/pdf/font-faces.ts), which saves about 100 MB.
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force \
   && find node_modules/@expo-google-fonts -name '*.ttf' ! -name '*_400Regular.ttf' ! -name '*_700Bold.ttf' ! -name '*_400Regular_Italic.ttf' -delete \
   && rm -f node_modules/@expo-google-fonts/noto-sans-sc/700Bold/*.ttf \
   && find node_modules/@expo-google-fonts -name '*.png' -delete

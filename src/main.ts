@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     });
     log.info(
       { kind: docstore.kind, uri, dataDir: docstore.dataDir },
-      `no MONGODB_URI: started a local document store (${docstore.kind === 'mongod' ? 'mongod' : 'FerretDB with SQLite'}); data lives in ${docstore.dataDir}`,
+      `no MONGODB_URI: started a local document store (${docstore.kind === 'mongod' ? 'mongod' : 'FerretDB on PostgreSQL'}); data lives in ${docstore.dataDir}`,
     );
   }
 

@@ -166,7 +166,7 @@ describe('Transcripts: GET /api/customer/transcript/:id/:type', function () {
       const c = await joinedCustomer(hub.url);
       const cid = c.init.conversationId;
       const me = { id: c.init.participant.id, name: c.init.participant.name };
-      const hostile = '%PDF-1.7 /JavaScript (app.alert(1)) /OpenAction <script>alert(1)</script> \u001b[31m red \u0000 nul \u202e reversed';
+      const hostile = '%PDF-1.7 /JavaScript (app.alert(1)) /OpenAction <script>alert(1)</script> \u001b[31m red \u0007 bell \u202e reversed';
       await send(c.socket, chat(cid, me, hostile));
       await end(c.socket, cid);
       const res = await get(url(cid, 'pdf'), c.init.token);

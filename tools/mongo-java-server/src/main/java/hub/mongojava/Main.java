@@ -13,6 +13,8 @@ import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
  * {@code mongo-java-server listening on mongodb://127.0.0.1:PORT/} to stdout.
  * Usage: {@code Main [port]} (0 or none: an ephemeral port). Stops on SIGTERM/SIGINT
  * or when stdin is closed (so it never outlives the process that started it).
+ * The backend runs one command at a time and copies each reply (see SnapshotMemoryBackend);
+ * {@code -Dmongo-java-server.raw=true} runs the plain MemoryBackend instead.
  */
 public final class Main {
     private Main() {}
@@ -22,7 +24,8 @@ public final class Main {
         System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
         int port = args.length > 0 ? Integer.parseInt(args[0]) : 0;
 
-        MongoServer server = new MongoServer(new MemoryBackend());
+        boolean raw = Boolean.getBoolean("mongo-java-server.raw");
+        MongoServer server = new MongoServer(raw ? new MemoryBackend() : new SnapshotMemoryBackend());
         server.bind("127.0.0.1", port);
         InetSocketAddress address = server.getLocalAddress();
 

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/config.js';
 
@@ -17,6 +17,8 @@ export interface JavaMongo {
 const LAUNCHER_DIR = join(PROJECT_ROOT, 'tools', 'mongo-java-server');
 const TARGET = join(LAUNCHER_DIR, 'target');
 const MAIN_CLASS = join(TARGET, 'classes', 'hub', 'mongojava', 'Main.class');
+const JAR = join(TARGET, 'mongo-java-server-launcher-1.0.0.jar');
+const STAMP = join(TARGET, 'built.stamp');
 
 function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -31,12 +33,16 @@ export function ensureJavaMongoBuilt(): void {
   const newest = Math.max(...[join(LAUNCHER_DIR, 'pom.xml'), ...sourceFiles(join(LAUNCHER_DIR, 'src'))].map((f) => statSync(f).mtimeMs));
   const lib = join(TARGET, 'lib');
   const built = existsSync(MAIN_CLASS) && existsSync(lib) && readdirSync(lib).some((f) => f.startsWith('mongo-java-server-core-'));
-  if (built && statSync(MAIN_CLASS).mtimeMs >= newest && statSync(lib).mtimeMs >= newest) return;
+  // `mvn package` (here or in .ci/run) rewrites the jar when classes change; the stamp covers a
+  // pom change that leaves the jar as it was.
+  const outputs = [JAR, STAMP].filter(existsSync).map((f) => statSync(f).mtimeMs);
+  if (built && Math.max(0, ...outputs) >= newest) return;
   if (!onPath('mvn') || !onPath('java')) {
     throw new Error('mongo-java-server (tools/mongo-java-server) is not built and java/mvn are missing: install a JDK 17+ and Maven (Debian: default-jdk-headless maven).');
   }
   const result = spawnSync('mvn', ['-q', '-B', 'package', '-DskipTests'], { cwd: LAUNCHER_DIR, stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0) throw new Error(`building tools/mongo-java-server failed (mvn exited ${result.status})`);
+  writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 }
 
 /** Starts mongo-java-server on 127.0.0.1 on an ephemeral port; it exits when stopped or when this process's end closes its stdin. */

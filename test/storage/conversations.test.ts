@@ -231,6 +231,16 @@ conformance('conversations', 'conform_conversations', [
     },
   },
   {
+    name: 'removeParticipant while waiting (no agent: agent is null)',
+    expected: { removed: ['cust-c1'], stored: ['cust-c1'] },
+    async run(s) {
+      await s.conversations.create(conversation('c1'));
+      await s.conversations.enqueue('c1', at(1));
+      await s.conversations.recordJoin('c1', B);
+      return { removed: pids(await s.conversations.removeParticipant('c1', B.id)), stored: pids(await s.conversations.findById('c1')) };
+    },
+  },
+  {
     name: 'concurrent leaves and joins of different participants: none lost, none listed twice',
     expected: { removedOk: 5, participants: ['a1', 'cust-c1', 'n0', 'n1', 'n2', 'n3', 'n4'] },
     async run(s) {

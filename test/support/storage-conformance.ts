@@ -91,30 +91,8 @@ function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts every backend this machine has, each with a database named `dbName`. */
-export async function startBackends(dbName: string): Promise<Backend[]> {
-  const local = await startTestStore();
-  const localName = process.env['MONGODB_URI'] ? 'MONGODB_URI' : onPath('mongod') ? 'mongod (local store)' : 'local store (FerretDB)';
-  const backends = [await backend(localName, local.uri(dbName), () => local.close())];
-  try {
-    const java = await startJavaMongo();
-    backends.push(await backend('mongo-java-server', java.uri(dbName), () => java.stop()));
-    // A real mongod: the local store is one when mongod is on PATH; with MONGODB_URI set, start one besides.
-    if (process.env['MONGODB_URI'] && onPath('mongod')) {
-      const saved = process.env['MONGODB_URI'];
-      delete process.env['MONGODB_URI'];
-      try {
-        const mongod = await startTestStore();
-        backends.push(await backend('mongod', mongod.uri(dbName), () => mongod.close()));
-      } finally {
-        process.env['MONGODB_URI'] = saved;
-      }
-    }
-  } catch (err) {
-    await Promise.all(backends.map((b) => b.close()));
-    throw err;
-  }
-  return backends;
+function localName(): string {
+  return process.env['MONGODB_URI'] ? 'MONGODB_URI' : onPath('mongod') ? 'mongod (local store)' : 'local store (FerretDB)';
 }
 
 /** Dates as ISO strings, Sets as sorted arrays, undefined fields dropped: what deep-equal compares. */
@@ -132,14 +110,59 @@ export async function together<T>(count: number, fn: (i: number) => Promise<T>):
   return Promise.all(Array.from({ length: count }, (_, i) => fn(i)));
 }
 
+/**
+ * The backends, started by the first conformance block that runs and shared by the others
+ * (each block uses its own database on them); stopped by a root after-hook once the run ends.
+ */
+let shared: Promise<Array<{ name: string; uri: (db: string) => string; stop: () => Promise<void> }>> | undefined;
+let rootHookAdded = false;
+
+function servers(): NonNullable<typeof shared> {
+  shared ??= (async () => {
+    const list: Array<{ name: string; uri: (db: string) => string; stop: () => Promise<void> }> = [];
+    const local = await startTestStore();
+    list.push({ name: localName(), uri: (db) => local.uri(db), stop: () => local.close() });
+    try {
+      const java = await startJavaMongo();
+      list.push({ name: 'mongo-java-server', uri: (db) => java.uri(db), stop: () => java.stop() });
+      // A real mongod: the local store is one when mongod is on PATH; with MONGODB_URI set, start one besides.
+      if (process.env['MONGODB_URI'] && onPath('mongod')) {
+        const saved = process.env['MONGODB_URI'];
+        delete process.env['MONGODB_URI'];
+        try {
+          const mongod = await startTestStore();
+          list.push({ name: 'mongod', uri: (db) => mongod.uri(db), stop: () => mongod.close() });
+        } finally {
+          process.env['MONGODB_URI'] = saved;
+        }
+      }
+    } catch (err) {
+      await Promise.all(list.map((b) => b.stop()));
+      throw err;
+    }
+    return list;
+  })();
+  return shared;
+}
+
 /** Defines a describe block that runs each scenario on every backend and compares. */
 export function conformance(title: string, dbName: string, scenarios: Scenario[]): void {
+  if (!rootHookAdded) {
+    rootHookAdded = true;
+    // Called while spec files load, outside any describe: a root hook, run once after all tests.
+    after(async function () {
+      this.timeout(30_000);
+      const started = shared;
+      shared = undefined;
+      if (started) await Promise.all((await started).map((b) => b.stop()));
+    });
+  }
   describe(`storage conformance: ${title}`, function () {
     this.timeout(60_000);
     let backends: Backend[] = [];
 
     before(async function () {
-      backends = await startBackends(dbName);
+      backends = await Promise.all((await servers()).map((srv) => backend(srv.name, srv.uri(dbName), async () => undefined)));
     });
 
     after(async function () {

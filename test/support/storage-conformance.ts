@@ -112,10 +112,19 @@ export async function together<T>(count: number, fn: (i: number) => Promise<T>):
 
 /**
  * The backends, started by the first conformance block that runs and shared by the others
- * (each block uses its own database on them); stopped by a root after-hook once the run ends.
+ * (each block uses its own database on them); stopped after the last block.
  */
 let shared: Promise<Array<{ name: string; uri: (db: string) => string; stop: () => Promise<void> }>> | undefined;
 let rootHookAdded = false;
+/** Conformance blocks defined (all are, before any runs) and finished, so the last one stops the servers. */
+let blocks = 0;
+let blocksDone = 0;
+
+async function stopServers(): Promise<void> {
+  const started = shared;
+  shared = undefined;
+  if (started) await Promise.all((await started).map((b) => b.stop()));
+}
 
 function servers(): NonNullable<typeof shared> {
   shared ??= (async () => {
@@ -149,14 +158,14 @@ function servers(): NonNullable<typeof shared> {
 export function conformance(title: string, dbName: string, scenarios: Scenario[]): void {
   if (!rootHookAdded) {
     rootHookAdded = true;
-    // Called while spec files load, outside any describe: a root hook, run once after all tests.
+    // Called while spec files load, outside any describe: a root hook, run once after all tests
+    // (in case a filtered run skipped the last block's own after-hook).
     after(async function () {
       this.timeout(30_000);
-      const started = shared;
-      shared = undefined;
-      if (started) await Promise.all((await started).map((b) => b.stop()));
+      await stopServers();
     });
   }
+  blocks += 1;
   describe(`storage conformance: ${title}`, function () {
     this.timeout(60_000);
     let backends: Backend[] = [];
@@ -167,6 +176,8 @@ export function conformance(title: string, dbName: string, scenarios: Scenario[]
 
     after(async function () {
       await Promise.all(backends.map((b) => b.close()));
+      blocksDone += 1;
+      if (blocksDone === blocks) await stopServers();
     });
 
     for (const scenario of scenarios) {

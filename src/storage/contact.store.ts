@@ -64,7 +64,18 @@ export class MongoContactStore implements ContactStore {
     if (change.phoneNumber) set['phoneNumber'] = change.phoneNumber;
     // Keys are a client's: set them as one object under metadata, never as dotted paths.
     if (change.metadata) set['metadata'] = change.metadata;
+    const claimed: Array<Record<string, string>> = [];
+    if (change.externalId) claimed.push({ externalId: change.externalId });
+    if (change.email) claimed.push({ email: change.email });
+    if (change.phoneNumber) claimed.push({ phoneNumber: change.phoneNumber });
     return dbCall(this.timeoutMs, async () => {
+      // An identifier another contact holds is refused before writing. The unique indexes still
+      // decide a race (11000 below); the check keeps the answer the same on stores that report an
+      // update's unique-index violation otherwise (FerretDB 1.24: InternalError; docs/development.md).
+      if (claimed.length > 0) {
+        const holder = await this.model.findOne(mongoose.trusted({ _id: mongoose.trusted({ $ne: id }), $or: claimed }), { _id: 1 }).lean<Pick<ContactDoc, '_id'>>();
+        if (holder) return 'duplicate';
+      }
       try {
         const doc = await this.model.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }).lean<ContactDoc>();
         return doc ? fromDoc(doc) : null;

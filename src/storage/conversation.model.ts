@@ -1,8 +1,12 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { Conversation } from '../domain/types.js';
 
-/** The stored shape: the domain Conversation with `_id` in place of `id`. */
-export type ConversationDoc = Omit<Conversation, 'id'> & { _id: string };
+/**
+ * The stored shape: the domain Conversation with `_id` in place of `id`, plus `participantsRev`:
+ * bumped by every update that changes `participants` (absent on documents never changed since
+ * insert), so a participants list computed from a read is written back only if still current.
+ */
+export type ConversationDoc = Omit<Conversation, 'id'> & { _id: string; participantsRev?: number };
 
 const participant = new Schema({ id: String, name: String, role: String }, { _id: false });
 
@@ -27,6 +31,7 @@ const conversationSchema = new Schema<ConversationDoc>(
     agent: { type: participant, default: null },
     previousAgentId: { type: String, default: null },
     routingRev: { type: Number, default: 0 },
+    participantsRev: { type: Number },
     contactId: String,
     resumeEpoch: { type: Number, default: 0 },
     pendingWebhook: { type: Schema.Types.Mixed, default: undefined },

@@ -8,7 +8,7 @@ import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
 /** The domain conversation of a stored document. */
 export function conversationFromDoc(doc: ConversationDoc): Conversation {
-  const { _id, ...rest } = doc;
+  const { _id, participantsRev: _participantsRev, ...rest } = doc;
   return {
     id: _id,
     ...rest,
@@ -29,7 +29,27 @@ function toDoc(conversation: Conversation): ConversationDoc {
   return doc as ConversationDoc;
 }
 
-/** Conversations in MongoDB, read lean (no document hydration). */
+/** How many times a participants compare-and-set is tried before giving up (each miss means another update changed the list). */
+const PARTICIPANTS_ATTEMPTS = 25;
+
+/** A change of the participants list, planned from the document as read. */
+interface ParticipantsPlan {
+  /** Conditions besides the revision, checked again by the update itself. */
+  filter: Record<string, unknown>;
+  /** The whole new list. */
+  participants: Participant[];
+  /** The rest of the update ($set, $pull of scalars, $inc). */
+  change: { $set?: Record<string, unknown>; $pull?: Record<string, unknown>; $inc?: Record<string, number> };
+}
+
+/**
+ * Conversations in MongoDB, read lean (no document hydration).
+ *
+ * Only query and update shapes that MongoDB and the local store (FerretDB) answer alike are
+ * used (test/storage/ checks them on both): the participants list (sub-documents) is never
+ * changed by `$pull` with a condition nor guarded by `$ne` on one of its paths, but replaced
+ * whole by a compare-and-set on `participantsRev` (see changeParticipants).
+ */
 export class MongoConversationStore implements ConversationStore {
   private readonly model: Model<ConversationDoc>;
   private readonly collection: mongo.Collection<ConversationDoc>;
@@ -81,8 +101,9 @@ export class MongoConversationStore implements ConversationStore {
       const firstJoin = !conversation.joined.includes(participant.id);
       if (firstJoin) conversation.joined = [...conversation.joined, participant.id];
       if (firstJoin && !conversation.participants.some((p) => p.id === participant.id)) {
-        // Only the first join of a participant gets here, so the list never holds it twice.
-        await this.model.updateOne({ _id: id }, { $push: { participants: participant } });
+        // Only the first join of a participant gets here; $addToSet also skips the same
+        // {id, name, role} object added by a claim in between.
+        await this.model.updateOne({ _id: id }, { $addToSet: { participants: participant }, $inc: { participantsRev: 1 } });
         conversation.participants = [...conversation.participants, participant];
       }
       return { conversation, firstJoin };
@@ -162,28 +183,38 @@ export class MongoConversationStore implements ConversationStore {
       {
         $set: { status: 'active', agent, queuedAt: null, previousAgentId: null },
         $addToSet: { joined: agent.id, participants: agent },
-        $inc: { routingRev: 1 },
+        $inc: { routingRev: 1, participantsRev: 1 },
       },
     );
   }
 
   async reassign(id: string, fromId: string, to: Participant): Promise<Conversation | null> {
-    const moved = await this.update(
-      { _id: id, status: 'active', 'agent.id': fromId },
-      { $set: { agent: to }, $pull: { participants: { id: fromId }, joined: fromId }, $inc: { routingRev: 1 } },
-    );
-    return moved ? this.withParticipant(moved, to) : null;
+    // The old agent leaves and the new one joins the participants (once) in the same update.
+    return this.changeParticipants(id, (doc) => {
+      if (doc.status !== 'active' || doc.agent?.id !== fromId) return null;
+      const participants = doc.participants.filter((p) => p.id !== fromId);
+      if (!participants.some((p) => p.id === to.id)) participants.push(to);
+      return {
+        filter: { status: 'active', 'agent.id': fromId },
+        participants,
+        change: { $set: { agent: to }, $pull: { joined: fromId }, $inc: { routingRev: 1 } },
+      };
+    });
   }
 
   async requeue(id: string, fromId: string, subject: string, queuedAt: Date): Promise<Conversation | null> {
-    return this.update(
-      { _id: id, status: 'active', 'agent.id': fromId },
-      {
-        $set: { status: 'queued', agent: null, subject, queuedAt, previousAgentId: fromId },
-        $pull: { participants: { id: fromId }, joined: fromId },
-        $inc: { routingRev: 1 },
-      },
-    );
+    return this.changeParticipants(id, (doc) => {
+      if (doc.status !== 'active' || doc.agent?.id !== fromId) return null;
+      return {
+        filter: { status: 'active', 'agent.id': fromId },
+        participants: doc.participants.filter((p) => p.id !== fromId),
+        change: {
+          $set: { status: 'queued', agent: null, subject, queuedAt, previousAgentId: fromId },
+          $pull: { joined: fromId },
+          $inc: { routingRev: 1 },
+        },
+      };
+    });
   }
 
   async resubject(id: string, subject: string): Promise<Conversation | null> {
@@ -191,10 +222,16 @@ export class MongoConversationStore implements ConversationStore {
   }
 
   async removeParticipant(id: string, participantId: string): Promise<Conversation | null> {
-    return this.update(
-      { _id: id, 'participants.id': participantId, 'agent.id': mongoose.trusted({ $ne: participantId }) },
-      { $pull: { participants: { id: participantId }, joined: participantId }, $inc: { routingRev: 1 } },
-    );
+    // Only a participant who is not the conversation's agent (that one is requeued instead).
+    // `agent` is a sub-document, not an array: $ne on its path means the same on every store.
+    return this.changeParticipants(id, (doc) => {
+      if (!doc.participants.some((p) => p.id === participantId) || doc.agent?.id === participantId) return null;
+      return {
+        filter: { 'participants.id': participantId, 'agent.id': mongoose.trusted({ $ne: participantId }) },
+        participants: doc.participants.filter((p) => p.id !== participantId),
+        change: { $pull: { joined: participantId }, $inc: { routingRev: 1 } },
+      };
+    });
   }
   async revokeResume(id: string): Promise<Conversation | null> {
     return this.update({ _id: id }, { $inc: { resumeEpoch: 1 } });
@@ -215,10 +252,31 @@ export class MongoConversationStore implements ConversationStore {
     });
   }
 
-  /** Adds `p` to the participants unless present (only the winner of a claim gets here, so never twice). */
-  private async withParticipant(conversation: Conversation, p: Participant): Promise<Conversation> {
-    if (conversation.participants.some((x) => x.id === p.id)) return conversation;
-    await dbCall(this.timeoutMs, () => this.model.updateOne({ _id: conversation.id, 'participants.id': mongoose.trusted({ $ne: p.id }) }, { $push: { participants: p } }));
-    return { ...conversation, participants: [...conversation.participants, p] };
+  /**
+   * Changes the participants list by compare-and-set: reads the conversation, lets `plan` compute
+   * the new list (null: its precondition does not hold, nothing changes), and writes it, with the
+   * rest of the plan's update, only while `participantsRev` is still the one read and the plan's
+   * filter still matches. A miss re-reads and plans again, a bounded number of times. Every update
+   * that changes `participants` bumps `participantsRev`, so no concurrent change is lost.
+   */
+  private async changeParticipants(id: string, plan: (doc: ConversationDoc) => ParticipantsPlan | null): Promise<Conversation | null> {
+    return dbCall(this.timeoutMs, async () => {
+      for (let attempt = 0; attempt < PARTICIPANTS_ATTEMPTS; attempt += 1) {
+        const doc = await this.model.findById(id).lean<ConversationDoc>();
+        if (!doc) return null;
+        const planned = plan(doc);
+        if (!planned) return null;
+        const rev = doc.participantsRev === undefined ? mongoose.trusted({ $exists: false }) : doc.participantsRev;
+        const { change } = planned;
+        const update = {
+          ...change,
+          $set: { ...change.$set, participants: planned.participants },
+          $inc: { ...change.$inc, participantsRev: 1 },
+        };
+        const after = await this.model.findOneAndUpdate({ ...planned.filter, _id: id, participantsRev: rev }, update, { returnDocument: 'after' }).lean<ConversationDoc>();
+        if (after) return conversationFromDoc(after);
+      }
+      throw new Error(`conversation ${id}: its participants kept changing; gave up after ${PARTICIPANTS_ATTEMPTS} attempts`);
+    });
   }
 }

@@ -35,9 +35,13 @@ export class MongoContactStore implements ContactStore {
     if (ids.email) clauses.push({ email: ids.email });
     if (ids.phoneNumber) clauses.push({ phoneNumber: ids.phoneNumber });
     if (clauses.length === 0) return [];
+    // One equality per identifier (each unique, each indexed) rather than one $or: the shape
+    // every MongoDB-protocol store answers from an index.
     return dbCall(this.timeoutMs, async () => {
-      const docs = await this.model.find(mongoose.trusted({ $or: clauses })).limit(3).lean<ContactDoc[]>();
-      return docs.map(fromDoc);
+      const found = await Promise.all(clauses.map((clause) => this.model.findOne(clause).lean<ContactDoc>()));
+      const byId = new Map<string, ContactDoc>();
+      for (const doc of found) if (doc && !byId.has(doc._id)) byId.set(doc._id, doc);
+      return [...byId.values()].map(fromDoc);
     });
   }
 

@@ -4,9 +4,11 @@ import type { Conversation } from '../domain/types.js';
 /**
  * The stored shape: the domain Conversation with `_id` in place of `id`, plus `participantsRev`:
  * bumped by every update that changes `participants` (absent on documents never changed since
- * insert), so a participants list computed from a read is written back only if still current.
+ * insert), so a participants list computed from a read is written back only if still current;
+ * and `webhookMarked`, true while `pendingWebhook` is set (a top-level equality, which every
+ * MongoDB-protocol store serves from an index).
  */
-export type ConversationDoc = Omit<Conversation, 'id'> & { _id: string; participantsRev?: number };
+export type ConversationDoc = Omit<Conversation, 'id'> & { _id: string; participantsRev?: number; webhookMarked?: true };
 
 const participant = new Schema({ id: String, name: String, role: String }, { _id: false });
 
@@ -35,6 +37,7 @@ const conversationSchema = new Schema<ConversationDoc>(
     contactId: String,
     resumeEpoch: { type: Number, default: 0 },
     pendingWebhook: { type: Schema.Types.Mixed, default: undefined },
+    webhookMarked: { type: Boolean, default: undefined },
   },
   { collection: 'conversations', versionKey: false, strict: true, minimize: false },
 );
@@ -52,7 +55,10 @@ conversationSchema.index({ contactId: 1, createdAt: -1 }, { sparse: true });
 conversationSchema.index({ status: 1, queuedAt: 1, _id: 1 });
 
 // Conversations whose conversation.ended event is not yet in the webhook outbox.
-conversationSchema.index({ 'pendingWebhook.id': 1 }, { sparse: true });
+conversationSchema.index({ webhookMarked: 1, endedAt: 1 }, { sparse: true });
+
+/** Indexes earlier versions declared and this one replaced. */
+export const RETIRED_CONVERSATION_INDEXES = ['pendingWebhook.id_1'];
 
 export const CONVERSATION_MODEL = 'Conversation';
 

@@ -8,7 +8,7 @@ import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
 /** The domain conversation of a stored document. */
 export function conversationFromDoc(doc: ConversationDoc): Conversation {
-  const { _id, participantsRev: _participantsRev, ...rest } = doc;
+  const { _id, participantsRev: _participantsRev, webhookMarked: _webhookMarked, ...rest } = doc;
   return {
     id: _id,
     ...rest,
@@ -26,6 +26,7 @@ function toDoc(conversation: Conversation): ConversationDoc {
   const { id, ...rest } = conversation;
   const doc: Record<string, unknown> = { _id: id };
   for (const [key, value] of Object.entries(rest)) if (value !== undefined) doc[key] = value;
+  if (conversation.pendingWebhook) doc['webhookMarked'] = true;
   return doc as ConversationDoc;
 }
 
@@ -117,7 +118,10 @@ export class MongoConversationStore implements ConversationStore {
   async end(id: string, at: Date, pendingWebhook?: Conversation['pendingWebhook']): Promise<Conversation | null> {
     return dbCall(this.timeoutMs, async () => {
       const set: Record<string, unknown> = { status: 'ended', endedAt: at, openKey: id };
-      if (pendingWebhook) set['pendingWebhook'] = pendingWebhook;
+      if (pendingWebhook) {
+        set['pendingWebhook'] = pendingWebhook;
+        set['webhookMarked'] = true;
+      }
       const doc = await this.model
         .findOneAndUpdate(
           { _id: id, status: mongoose.trusted({ $ne: 'ended' }) },

@@ -9,6 +9,7 @@ import { registerAgentModel } from './agent.model.js';
 import { registerAgentCredentialModel } from './agent-credential.store.js';
 import { registerContactModel } from './contact.model.js';
 import { registerDeferredSendModel } from './deferred-send.store.js';
+import { upgradeStoredShapes } from './upgrades.js';
 import { registerWebhookEventModels } from './webhook.model.js';
 
 // Reject query-selector injection globally: any `$`-keyed object inside a filter is
@@ -23,6 +24,8 @@ export interface DatabaseOptions {
   opTimeoutMs: number;
   /** How long the driver looks for a server before failing an operation. */
   serverSelectionTimeoutMs: number;
+  /** Emit the driver's command events (commandStarted…) on the client: for tools and tests that look at the queries sent. */
+  monitorCommands?: boolean;
 }
 
 /** Owns the mongoose connection: connects with retry, creates indexes, answers pings. */
@@ -66,6 +69,7 @@ export class Database implements DatabaseProbe {
           serverSelectionTimeoutMS: this.options.serverSelectionTimeoutMs,
           heartbeatFrequencyMS: 2000,
           maxPoolSize: 20,
+          monitorCommands: this.options.monitorCommands ?? false,
         });
         this.log.info({ attempt }, 'database connected');
         this.indexesReady = this.ensureIndexes();
@@ -85,6 +89,7 @@ export class Database implements DatabaseProbe {
     for (const model of Object.values(this.connection.models)) {
       await model.createIndexes();
     }
+    await upgradeStoredShapes(this.connection, this.log);
   }
 
   async ping(): Promise<void> {

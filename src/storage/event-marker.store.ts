@@ -9,8 +9,10 @@ import { MESSAGE_MODEL, messageFromDoc, type MessageDoc } from './message.model.
 
 /**
  * The `pendingWebhook` markers on messages and conversations: the webhook events written in the
- * same update as their cause, until the webhook outbox holds them. Sparse indexes serve the reads
- * on MongoDB; markers live for milliseconds, so few documents ever match.
+ * same update as their cause, until the webhook outbox holds them. Each marked document also
+ * carries `webhookMarked: true`, so the sweep's read is an equality on an indexed field (sparse
+ * indexes), and markers are cleared one document at a time by _id in one bulk write: every store
+ * answers both from an index. Markers live for milliseconds, so few documents ever match.
  */
 export class MongoEventMarkerStore implements EventMarkerStore {
   private readonly messages: Model<MessageDoc>;
@@ -27,7 +29,7 @@ export class MongoEventMarkerStore implements EventMarkerStore {
   async markedMessages(before: Date, limit: number): Promise<StoredMessage[]> {
     return dbCall(this.timeoutMs, async () => {
       const docs = await this.messages
-        .find({ pendingWebhook: mongoose.trusted({ $exists: true }), timestamp: mongoose.trusted({ $lt: before }) })
+        .find({ webhookMarked: true, timestamp: mongoose.trusted({ $lt: before }) })
         .sort({ timestamp: 1 })
         .limit(limit)
         .lean<MessageDoc[]>();
@@ -38,7 +40,7 @@ export class MongoEventMarkerStore implements EventMarkerStore {
   async markedConversations(before: Date, limit: number): Promise<Conversation[]> {
     return dbCall(this.timeoutMs, async () => {
       const docs = await this.conversations
-        .find({ 'pendingWebhook.id': mongoose.trusted({ $exists: true }), endedAt: mongoose.trusted({ $lt: before }) })
+        .find({ webhookMarked: true, endedAt: mongoose.trusted({ $lt: before }) })
         .limit(limit)
         .lean<ConversationDoc[]>();
       return docs.map(conversationFromDoc);
@@ -47,11 +49,11 @@ export class MongoEventMarkerStore implements EventMarkerStore {
 
   async clearMessages(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await dbCall(this.timeoutMs, () => this.messages.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $unset: { pendingWebhook: '' } }));
+    await dbCall(this.timeoutMs, () => this.messages.bulkWrite(ids.map((id) => ({ updateOne: { filter: { _id: id }, update: { $unset: { pendingWebhook: '', webhookMarked: '' } } } })), { ordered: false }));
   }
 
   async clearConversations(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await dbCall(this.timeoutMs, () => this.conversations.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $unset: { pendingWebhook: '' } }));
+    await dbCall(this.timeoutMs, () => this.conversations.bulkWrite(ids.map((id) => ({ updateOne: { filter: { _id: id }, update: { $unset: { pendingWebhook: '', webhookMarked: '' } } } })), { ordered: false }));
   }
 }

@@ -10,6 +10,8 @@ function toDoc(m: StoredMessage): MessageDoc {
   const doc: Record<string, unknown> = { _id: id };
   // Leave out undefined fields instead of storing nulls.
   for (const [key, value] of Object.entries(rest)) if (value !== undefined) doc[key] = value;
+  if (m.delivery) doc['outbox'] = m.delivery.connector;
+  if (m.pendingWebhook) doc['webhookMarked'] = true;
   return doc as MessageDoc;
 }
 
@@ -28,8 +30,13 @@ function updateOf(change: DeliveryChange): mongo.UpdateFilter<MessageDoc> {
     if (value === null) unset[`metadata.${key}`] = '';
     else set[`metadata.${key}`] = value;
   }
-  if (change.delivery) set['delivery'] = change.delivery;
-  else unset['delivery'] = '';
+  if (change.delivery) {
+    set['delivery'] = change.delivery;
+    set['outbox'] = change.delivery.connector;
+  } else {
+    unset['delivery'] = '';
+    unset['outbox'] = '';
+  }
   const update: Record<string, unknown> = { $set: set };
   if (Object.keys(unset).length > 0) update['$unset'] = unset;
   return update as mongo.UpdateFilter<MessageDoc>;
@@ -143,7 +150,7 @@ export class MongoMessageStore implements MessageStore, OutboxStore, ChatMessage
   async pending(connector: string, limit: number): Promise<StoredMessage[]> {
     return dbCall(this.timeoutMs, async () => {
       const docs = await this.model
-        .find({ 'delivery.connector': connector })
+        .find({ outbox: connector })
         .sort({ conversationId: 1, seq: 1 })
         .limit(limit)
         .lean<MessageDoc[]>();

@@ -35,6 +35,9 @@ async function insertNew(collection: mongo.Collection<WebhookEventDoc>, docs: We
  * per document; on FerretDB too, behind tools/docstore's write gate); the outbox stays small,
  * so on a store that scans for any filter but `{_id}` those scans stay short.
  */
+/** How many events `known` looks up at once. */
+const KNOWN_PARALLEL = 16;
+
 export class MongoWebhookStore implements WebhookStore {
   private readonly model: Model<WebhookEventDoc>;
   private readonly collection: mongo.Collection<WebhookEventDoc>;
@@ -61,13 +64,21 @@ export class MongoWebhookStore implements WebhookStore {
   async known(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     return dbCall(this.timeoutMs, async () => {
-      // By _id only: the one filter every store answers from an index.
-      const filter = { _id: mongoose.trusted({ $in: ids }) } as never;
-      const [pending, settled] = await Promise.all([
-        this.collection.find(filter, { projection: { _id: 1 } }).toArray(),
-        this.archive.find(filter, { projection: { _id: 1 } }).toArray(),
-      ]);
-      return new Set([...pending, ...settled].map((d) => d._id));
+      // One lookup by _id per event, a few at a time: equality on _id is the one filter every
+      // store answers from an index (FerretDB scans for $in).
+      const seen = new Set<string>();
+      const unique = [...new Set(ids)];
+      for (let i = 0; i < unique.length; i += KNOWN_PARALLEL) {
+        const chunk = unique.slice(i, i + KNOWN_PARALLEL);
+        const found = await Promise.all(
+          chunk.flatMap((id) => [
+            this.collection.findOne({ _id: id }, { projection: { _id: 1 } }),
+            this.archive.findOne({ _id: id }, { projection: { _id: 1 } }),
+          ]),
+        );
+        for (const doc of found) if (doc) seen.add(doc._id);
+      }
+      return seen;
     });
   }
 

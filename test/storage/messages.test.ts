@@ -195,4 +195,22 @@ conformance('messages and the connector outbox', 'conform_messages', [
       return { messages, afterClear, conversations, conversationsAfterClear: ids(await s.markers.markedConversations(at(5), 10)) };
     },
   },
+  {
+    // One bulk write of more single-document updates than FerretDB has PostgreSQL connections
+    // (50): FerretDB keeps each statement's query open until the command ends, so this hung the
+    // local store until tools/docstore sent by-_id statements as multi-document ones.
+    name: 'a bulk write of 120 single-document updates (delivery acks, cleared markers) completes',
+    expected: { owed: 0, marked: 0, settled: 120 },
+    async run(s) {
+      const n = 120;
+      await s.messages.insertBatch(
+        Array.from({ length: n }, (_, i) => message('c9', i + 1, { state: 'PENDING', delivery: { connector: 'sms', attempts: 0 }, pendingWebhook: `e${i}` })),
+      );
+      const ids = Array.from({ length: n }, (_, i) => `c9-m${i + 1}`);
+      await s.messages.apply(ids.map((id) => ({ id, state: 'DELIVERED' as const, metadata: {}, delivery: null })));
+      await s.markers.clearMessages(ids);
+      const settled = (await Promise.all(ids.map((id) => s.messages.findById(id)))).filter((m) => m?.state === 'DELIVERED').length;
+      return { owed: (await s.messages.pending('sms', 200)).length, marked: (await s.markers.markedMessages(at(10_000), 200)).length, settled };
+    },
+  },
 ]);

@@ -167,6 +167,7 @@ func (g *writeGate) relay(ctx context.Context, client net.Conn) {
 		if isIndex {
 			g.afterIndexCommand(ctx)
 		}
+		msg = fixDuplicateKeyReply(msg)
 		if _, err := client.Write(msg); err != nil {
 			release(responseTo)
 			break

@@ -96,9 +96,9 @@ func rewriteBody(name string, doc bsoncore.Document) (bsoncore.Document, bool) {
 	case "count", "distinct", "findAndModify", "findandmodify":
 		return replaceField(doc, "query", rewriteFilterValue)
 	case "delete":
-		return replaceField(doc, "deletes", func(v bsoncore.Value) (bsoncore.Value, bool) { return mapArray(v, rewriteStatement) })
+		return replaceField(doc, "deletes", func(v bsoncore.Value) (bsoncore.Value, bool) { return mapArray(v, rewriteDelete) })
 	case "update":
-		return replaceField(doc, "updates", func(v bsoncore.Value) (bsoncore.Value, bool) { return mapArray(v, rewriteStatement) })
+		return replaceField(doc, "updates", func(v bsoncore.Value) (bsoncore.Value, bool) { return mapArray(v, rewriteUpdate) })
 	case "aggregate":
 		return replaceField(doc, "pipeline", func(v bsoncore.Value) (bsoncore.Value, bool) {
 			return mapArrayFirst(v, func(stage bsoncore.Document) (bsoncore.Document, bool) {
@@ -122,14 +122,89 @@ func rewriteBody(name string, doc bsoncore.Document) (bsoncore.Document, bool) {
 	return doc, false
 }
 
-// rewriteStatement rewrites the q of one update or delete statement (upserts excepted).
-func rewriteStatement(stmt bsoncore.Document) (bsoncore.Document, bool) {
-	if up, err := stmt.LookupErr("upsert"); err == nil {
-		if b, ok := up.BooleanOK(); ok && b {
-			return stmt, false
+// FerretDB 1.24 runs each statement of an update or delete command as a query plus a
+// write, and keeps each statement's query open (holding one PostgreSQL connection) until the
+// whole command ends, unless the statement read its query to the end, which a single-document
+// statement (multi: false, limit: 1) never does. A bulk write of more single-document
+// statements than FerretDB's connection pool holds therefore waits forever for a connection
+// (seen: a bulk write of 40 updateOne by _id hung the store). A statement whose filter is an
+// equality on _id matches at most one document whatever its multi/limit says, so the gate
+// sends it as a multi-document statement: the same result in MongoDB's semantics, and
+// FerretDB reads its query to the end and gives the connection back at once.
+
+// rewriteUpdate rewrites one update statement: its filter, and multi for an _id equality.
+func rewriteUpdate(stmt bsoncore.Document) (bsoncore.Document, bool) {
+	if isUpsert(stmt) {
+		return stmt, false
+	}
+	out, changed := replaceField(stmt, "q", rewriteFilterValue)
+	if byID(stmt) && hasOperators(stmt.Lookup("u")) {
+		if b, ok := stmt.Lookup("multi").BooleanOK(); !ok || !b {
+			out = setField(out, "multi", bsoncore.Value{Type: bsontype.Boolean, Data: []byte{1}})
+			changed = true
 		}
 	}
-	return replaceField(stmt, "q", rewriteFilterValue)
+	return out, changed
+}
+
+// rewriteDelete rewrites one delete statement: its filter, and limit for an _id equality.
+func rewriteDelete(stmt bsoncore.Document) (bsoncore.Document, bool) {
+	out, changed := replaceField(stmt, "q", rewriteFilterValue)
+	if byID(stmt) {
+		if n, ok := stmt.Lookup("limit").AsInt64OK(); ok && n == 1 {
+			out = setField(out, "limit", bsoncore.Value{Type: bsontype.Int32, Data: bsoncore.AppendInt32(nil, 0)})
+			changed = true
+		}
+	}
+	return out, changed
+}
+
+func isUpsert(stmt bsoncore.Document) bool {
+	b, ok := stmt.Lookup("upsert").BooleanOK()
+	return ok && b
+}
+
+// byID tells whether a statement's filter holds a top-level equality on _id with a plain value.
+func byID(stmt bsoncore.Document) bool {
+	q, ok := stmt.Lookup("q").DocumentOK()
+	if !ok {
+		return false
+	}
+	id, err := q.LookupErr("_id")
+	if err != nil {
+		return false
+	}
+	switch id.Type {
+	case bsontype.EmbeddedDocument, bsontype.Array, bsontype.Regex, bsontype.Null, bsontype.Undefined:
+		return false
+	}
+	return true
+}
+
+// hasOperators tells whether an update document is made of operators ($set…), not a replacement.
+func hasOperators(u bsoncore.Value) bool {
+	doc, ok := u.DocumentOK()
+	if !ok {
+		return false
+	}
+	first, err := doc.IndexErr(0)
+	return err == nil && strings.HasPrefix(first.Key(), "$")
+}
+
+// setField returns doc with key set to v (replaced in place, or appended).
+func setField(doc bsoncore.Document, key string, v bsoncore.Value) bsoncore.Document {
+	if _, err := doc.LookupErr(key); err == nil {
+		out, _ := replaceField(doc, key, func(bsoncore.Value) (bsoncore.Value, bool) { return v, true })
+		return out
+	}
+	elems, _ := doc.Elements()
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	for _, e := range elems {
+		dst = append(dst, e...)
+	}
+	dst = bsoncore.AppendValueElement(dst, key, v)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
 }
 
 func rewriteSequence(raw []byte) ([]byte, bool) {
@@ -153,7 +228,11 @@ func rewriteSequence(raw []byte) ([]byte, bool) {
 		if !ok {
 			return raw, false
 		}
-		if out, c := rewriteStatement(doc); c {
+		rewrite := rewriteUpdate
+		if ident == "deletes" {
+			rewrite = rewriteDelete
+		}
+		if out, c := rewrite(doc); c {
 			doc, changed = out, true
 		}
 		docs = append(docs, doc)

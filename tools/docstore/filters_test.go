@@ -95,3 +95,33 @@ func TestRewriteAggregateFirstMatchAndExplain(t *testing.T) {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
 }
+
+func TestByIDStatementsBecomeMultiAndFiltersStay(t *testing.T) {
+	in := buildMsg(t, bson.D{{"update", "c"}, {"$db", "d"}}, "updates",
+		bson.D{{"q", bson.D{{"_id", "m1"}}}, {"u", bson.D{{"$unset", bson.D{{"x", ""}}}}}},
+		bson.D{{"q", bson.D{{"_id", "m2"}}}, {"u", bson.D{{"y", 1}}}},
+		bson.D{{"q", bson.D{{"status", "a"}}}, {"u", bson.D{{"$set", bson.D{{"x", 1}}}}}},
+	)
+	out := rewriteCommandFilters(in)
+	bodyLen := int(binary.LittleEndian.Uint32(out[21:25]))
+	rest := out[21+bodyLen+1+4+len("updates")+1:]
+	var got []string
+	for len(rest) > 0 {
+		n := int(binary.LittleEndian.Uint32(rest[0:4]))
+		var d bson.D
+		_ = bson.Unmarshal(rest[:n], &d)
+		j, _ := bson.MarshalExtJSON(d, false, false)
+		got = append(got, string(j))
+		rest = rest[n:]
+	}
+	want := []string{
+		`{"q":{"_id":"m1"},"u":{"$unset":{"x":""}},"multi":true}`,
+		`{"q":{"_id":"m2"},"u":{"y":1}}`,
+		`{"q":{"status":"a"},"u":{"$set":{"x":1}}}`,
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("statement %d: got %s want %s", i, got[i], want[i])
+		}
+	}
+}

@@ -103,7 +103,7 @@ func main() {
 			fail(logger, "start PostgreSQL", err)
 		}
 		defer cluster.stop()
-		config.PostgreSQLURL = cluster.socketURL(pgDatabase, url.Values{"pool_max_conns": {"32"}})
+		config.PostgreSQLURL = cluster.socketURL(pgDatabase, url.Values{"pool_max_conns": {"50"}})
 		keeper, err = newIndexKeeper(ctx, cluster.socketURL(pgDatabase, nil), logger)
 		if err != nil {
 			fail(logger, "connect the index keeper", err)

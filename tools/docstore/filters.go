@@ -9,15 +9,17 @@ import (
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
-// FerretDB 1.24 on PostgreSQL pushes a top-level equality on a dotted path down to
-// PostgreSQL as `_jsonb #> '{a,b}' @> value`. When `a` is an array of sub-documents,
-// that path is NULL in PostgreSQL, so the pre-filter drops every document and
-// `{'participants.id': 'x'}` matches nothing, where MongoDB matches each document with
-// an element whose id is 'x' (FerretDB's own filter, run after the pushed-down one, would
-// have answered right). FerretDB pushes down only top-level fields, never what is inside
-// `$and`, so the write gate moves every top-level dotted condition into `$and`: the same
-// query in MongoDB's semantics, evaluated wholly by FerretDB. It only touches filters
-// with a dotted top-level key; all other bytes pass unchanged.
+// FerretDB 1.24 pushes a filter's top-level equalities down to PostgreSQL. For `find` and
+// `aggregate` it leaves dotted paths out (nested pushdown is off by default), but `update`,
+// `findAndModify`, `delete` and `count` push them down too, as `_jsonb #> '{a,b}' @> value`.
+// When `a` is an array of sub-documents that path is NULL in PostgreSQL, so the pre-filter
+// drops every document and `{_id: X, 'participants.id': 'p'}` matches nothing, where MongoDB
+// matches a document with an element whose id is 'p' (FerretDB's own filter, run after the
+// pushed-down one, would have answered right). FerretDB pushes down only top-level fields,
+// never what is inside `$and`, so the write gate moves every top-level dotted condition into
+// `$and`: the same query in MongoDB's semantics, evaluated wholly by FerretDB, as its own
+// `find` does. It only touches filters with a dotted top-level key; all other bytes pass
+// unchanged.
 //
 // Upserts are left alone: MongoDB seeds an upserted document from the query's equality
 // conditions, and an `$and` would not be read the same by every server.

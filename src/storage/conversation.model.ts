@@ -5,10 +5,10 @@ import type { Conversation } from '../domain/types.js';
  * The stored shape: the domain Conversation with `_id` in place of `id`, plus `participantsRev`:
  * bumped by every update that changes `participants` (absent on documents never changed since
  * insert), so a participants list computed from a read is written back only if still current;
- * and `webhookMarked`, true while `pendingWebhook` is set (a top-level equality, which every
- * MongoDB-protocol store serves from an index).
+ * `webhookMarked`, true while `pendingWebhook` is set; and `agentId`, the id of `agent` (null
+ * without one): top-level equalities, which every MongoDB-protocol store serves from an index.
  */
-export type ConversationDoc = Omit<Conversation, 'id'> & { _id: string; participantsRev?: number; webhookMarked?: true };
+export type ConversationDoc = Omit<Conversation, 'id'> & { _id: string; participantsRev?: number; webhookMarked?: true; agentId?: string | null };
 
 const participant = new Schema({ id: String, name: String, role: String }, { _id: false });
 
@@ -38,6 +38,7 @@ const conversationSchema = new Schema<ConversationDoc>(
     resumeEpoch: { type: Number, default: 0 },
     pendingWebhook: { type: Schema.Types.Mixed, default: undefined },
     webhookMarked: { type: Boolean, default: undefined },
+    agentId: { type: String, default: null },
   },
   { collection: 'conversations', versionKey: false, strict: true, minimize: false },
 );
@@ -48,7 +49,8 @@ conversationSchema.index({ status: 1, subject: 1, createdAt: 1 });
 conversationSchema.index({ openKey: 1 }, { unique: true, sparse: true });
 conversationSchema.index({ channel: 1, 'customer.refId': 1, createdAt: 1 });
 conversationSchema.index({ createdAt: 1, _id: 1 });
-conversationSchema.index({ 'agent.id': 1, status: 1 });
+// An agent's conversations (becoming ready, lists by agent).
+conversationSchema.index({ agentId: 1, status: 1 });
 // contacts.identify: a contact's conversations, newest first.
 conversationSchema.index({ contactId: 1, createdAt: -1 }, { sparse: true });
 // The routing queue: waiting conversations in arrival order.
@@ -58,7 +60,7 @@ conversationSchema.index({ status: 1, queuedAt: 1, _id: 1 });
 conversationSchema.index({ webhookMarked: 1, endedAt: 1 }, { sparse: true });
 
 /** Indexes earlier versions declared and this one replaced. */
-export const RETIRED_CONVERSATION_INDEXES = ['pendingWebhook.id_1'];
+export const RETIRED_CONVERSATION_INDEXES = ['pendingWebhook.id_1', 'agent.id_1_status_1'];
 
 export const CONVERSATION_MODEL = 'Conversation';
 

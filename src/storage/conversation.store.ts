@@ -8,7 +8,7 @@ import { dbCall, isDuplicateKeyError } from './db-errors.js';
 
 /** The domain conversation of a stored document. */
 export function conversationFromDoc(doc: ConversationDoc): Conversation {
-  const { _id, participantsRev: _participantsRev, webhookMarked: _webhookMarked, ...rest } = doc;
+  const { _id, participantsRev: _participantsRev, webhookMarked: _webhookMarked, agentId: _agentId, ...rest } = doc;
   return {
     id: _id,
     ...rest,
@@ -27,6 +27,7 @@ function toDoc(conversation: Conversation): ConversationDoc {
   const doc: Record<string, unknown> = { _id: id };
   for (const [key, value] of Object.entries(rest)) if (value !== undefined) doc[key] = value;
   if (conversation.pendingWebhook) doc['webhookMarked'] = true;
+  doc['agentId'] = conversation.agent?.id ?? null;
   return doc as ConversationDoc;
 }
 
@@ -153,7 +154,7 @@ export class MongoConversationStore implements ConversationStore {
       if (filter.subject !== undefined) query['subject'] = filter.subject;
       if (filter.channel) query['channel'] = filter.channel;
       if (filter.refId) query['customer.refId'] = filter.refId;
-      if (filter.agentId) query['agent.id'] = filter.agentId;
+      if (filter.agentId) query['agentId'] = filter.agentId;
       if (after) {
         query['$or'] = [{ createdAt: mongoose.trusted({ $gt: after.createdAt }) }, { createdAt: after.createdAt, _id: mongoose.trusted({ $gt: after.id }) }];
       }
@@ -185,7 +186,7 @@ export class MongoConversationStore implements ConversationStore {
     return this.update(
       { _id: id, status: 'queued', agent: null },
       {
-        $set: { status: 'active', agent, queuedAt: null, previousAgentId: null },
+        $set: { status: 'active', agent, agentId: agent.id, queuedAt: null, previousAgentId: null },
         $addToSet: { joined: agent.id, participants: agent },
         $inc: { routingRev: 1, participantsRev: 1 },
       },
@@ -199,9 +200,9 @@ export class MongoConversationStore implements ConversationStore {
       const participants = doc.participants.filter((p) => p.id !== fromId);
       if (!participants.some((p) => p.id === to.id)) participants.push(to);
       return {
-        filter: { status: 'active', 'agent.id': fromId },
+        filter: { status: 'active', agentId: fromId },
         participants,
-        change: { $set: { agent: to }, $pull: { joined: fromId }, $inc: { routingRev: 1 } },
+        change: { $set: { agent: to, agentId: to.id }, $pull: { joined: fromId }, $inc: { routingRev: 1 } },
       };
     });
   }
@@ -210,10 +211,10 @@ export class MongoConversationStore implements ConversationStore {
     return this.changeParticipants(id, (doc) => {
       if (doc.status !== 'active' || doc.agent?.id !== fromId) return null;
       return {
-        filter: { status: 'active', 'agent.id': fromId },
+        filter: { status: 'active', agentId: fromId },
         participants: doc.participants.filter((p) => p.id !== fromId),
         change: {
-          $set: { status: 'queued', agent: null, subject, queuedAt, previousAgentId: fromId },
+          $set: { status: 'queued', agent: null, agentId: null, subject, queuedAt, previousAgentId: fromId },
           $pull: { joined: fromId },
           $inc: { routingRev: 1 },
         },

@@ -50,10 +50,28 @@ export async function upgradeStoredShapes(connection: Connection, log: Logger): 
     await messages.dropIndex(byMarker).catch(() => undefined);
     log.info({ messages: r.modifiedCount }, 'stored-shape upgrade: webhook markers flagged');
   }
-  for (const name of RETIRED_CONVERSATION_INDEXES) {
-    if (!(await hasIndex(conversations, name))) continue;
+  const [byEndedMarker, byAgent] = RETIRED_CONVERSATION_INDEXES;
+  if (byEndedMarker && (await hasIndex(conversations, byEndedMarker))) {
     const r = await conversations.updateMany({ 'pendingWebhook.id': { $exists: true }, webhookMarked: { $exists: false } }, { $set: { webhookMarked: true } });
-    await conversations.dropIndex(name).catch(() => undefined);
+    await conversations.dropIndex(byEndedMarker).catch(() => undefined);
     log.info({ conversations: r.modifiedCount }, 'stored-shape upgrade: webhook markers flagged');
+  }
+  // Conversations carry `agentId` (formerly found by `agent.id`).
+  if (byAgent && (await hasIndex(conversations, byAgent))) {
+    let filled = 0;
+    let batch: mongo.AnyBulkWriteOperation[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length > 0) await conversations.bulkWrite(batch, { ordered: false });
+      filled += batch.length;
+      batch = [];
+    };
+    for await (const doc of conversations.find({ agentId: { $exists: false } }, { projection: { _id: 1, agent: 1 } })) {
+      const id = (doc['agent'] as { id?: unknown } | null | undefined)?.id;
+      batch.push({ updateOne: { filter: { _id: doc._id }, update: { $set: { agentId: typeof id === 'string' ? id : null } } } });
+      if (batch.length >= 500) await flush();
+    }
+    await flush();
+    await conversations.dropIndex(byAgent).catch(() => undefined);
+    log.info({ conversations: filled }, 'stored-shape upgrade: agent id field filled in');
   }
 }

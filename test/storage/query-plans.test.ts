@@ -134,6 +134,7 @@ describe('storage: every hot query is index-backed on the local store (issue 14,
       endedAt: i % 3 === 0 ? new Date(T0 + i * 2000) : null,
       queuedAt: i % 20 === 0 ? new Date(T0 + i * 1000) : null,
       agent: i % 20 === 0 ? null : { ...AGENT, id: `agent-${i % 10}` },
+      agentId: i % 20 === 0 ? null : `agent-${i % 10}`,
       previousAgentId: null,
       routingRev: 0,
       resumeEpoch: 0,
@@ -239,6 +240,15 @@ describe('storage: every hot query is index-backed on the local store (issue 14,
     })();
     expect(claimed, 'conv-40 was queued and is claimed').to.not.equal(null);
     await indexBacked('findOpen', () => stores.conversations.findOpen('open:44'));
+    // An agent becoming ready reads the conversations it holds.
+    const held = await (async () => {
+      let list: unknown[] = [];
+      await indexBacked('list by agent', async () => {
+        list = await stores.conversations.list({ status: 'active', agentId: 'agent-3' }, undefined, 1000);
+      });
+      return list;
+    })();
+    expect(held.length, "agent-3's active conversations").to.be.greaterThan(0);
   });
 
   it('contacts.identify: the contact by each identifier, its conversations', async () => {

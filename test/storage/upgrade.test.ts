@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import mongoose from 'mongoose';
 import { createLogger } from '../../src/logger.js';
+import { MongoConversationStore } from '../../src/storage/conversation.store.js';
 import { Database } from '../../src/storage/database.js';
 import { MongoEventMarkerStore } from '../../src/storage/event-marker.store.js';
 import { MongoMessageStore } from '../../src/storage/message.store.js';
@@ -29,12 +30,16 @@ describe('storage: documents of an earlier version are brought to the current sh
     await d.collection('messages').createIndex({ 'delivery.connector': 1, conversationId: 1, seq: 1 }, { sparse: true });
     await d.collection('messages').createIndex({ pendingWebhook: 1 }, { sparse: true });
     await d.collection('conversations').createIndex({ 'pendingWebhook.id': 1 }, { sparse: true });
+    await d.collection('conversations').createIndex({ 'agent.id': 1, status: 1 });
     await d.collection('messages').insertMany([
       { _id: 'old-owed', seq: 1, dedupKey: 'a', delivery: { connector: 'sms', attempts: 0 }, ...base },
       { _id: 'old-marked', seq: 2, dedupKey: 'b', pendingWebhook: 'ev-1', ...base, state: 'DELIVERED' },
     ] as never[]);
     await d.collection('conversations').insertOne({
       _id: 'old-ended', channel: 'web', status: 'ended', subject: '', customer: { id: 'u' }, participants: [], joined: [], requestId: 'r', createdAt: ts, endedAt: ts, pendingWebhook: { id: 'ev-2', endedBy: { id: 'u', name: 'U', role: 'customer' } },
+    } as never);
+    await d.collection('conversations').insertOne({
+      _id: 'old-held', channel: 'web', status: 'active', subject: '', customer: { id: 'v' }, participants: [], joined: [], requestId: 'r2', createdAt: ts, endedAt: null, agent: { id: 'agent-old', name: 'A', role: 'agent' },
     } as never);
     await raw.close();
 
@@ -48,7 +53,9 @@ describe('storage: documents of an earlier version are brought to the current sh
       expect((await markers.markedConversations(new Date('2027-01-01'), 10)).map((c) => c.id)).to.deep.equal(['old-ended']);
       const names = async (c: string) => (await db.connection.db!.collection(c).listIndexes().toArray()).map((i) => i['name'] as string);
       expect(await names('messages')).to.not.include.members(['delivery.connector_1_conversationId_1_seq_1', 'pendingWebhook_1']);
-      expect(await names('conversations')).to.not.include('pendingWebhook.id_1');
+      expect(await names('conversations')).to.not.include.members(['pendingWebhook.id_1', 'agent.id_1_status_1']);
+      const conversations = new MongoConversationStore(db, 10_000);
+      expect((await conversations.list({ status: 'active', agentId: 'agent-old' }, undefined, 10)).map((c) => c.id)).to.deep.equal(['old-held']);
       // The domain never sees the storage-only fields.
       expect((await messages.findById('old-owed'))!).to.not.have.any.keys('outbox', 'webhookMarked');
     } finally {

@@ -99,7 +99,10 @@ func (k *indexKeeper) sync(ctx context.Context) error {
 		if have[w.schema+"."+w.name] {
 			continue
 		}
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING gin ((%s) jsonb_path_ops)`,
+		// fastupdate off: every insert updates the index at once, instead of piling entries
+		// into a pending list that some later insert must merge (a pause of hundreds of
+		// milliseconds for that insert: the store's p99).
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING gin ((%s) jsonb_path_ops) WITH (fastupdate = off)`,
 			pgx.Identifier{w.name}.Sanitize(), pgx.Identifier{w.schema, w.table}.Sanitize(), pathExpr(w.field))
 		if _, err := k.pool.Exec(ctx, q); err != nil {
 			// The collection may have been dropped meanwhile; the next pass sees.

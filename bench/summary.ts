@@ -1,19 +1,19 @@
-import type { AttackResult } from './attack-runner.js';
-import { attackSection } from './attack-summary.js';
-import type { IdleShape } from './bench-target.js';
-import { describeShape, type IdleResult } from './idle-runner.js';
-import type { PhaseResult } from './load-runner.js';
-import type { ChildLogReport } from './child-runner.js';
-import type { ConnectorResult, ConnectorRunResult } from './connector-runner.js';
-import type { ProcMemory } from './proc-probe.js';
-import type { RoutingResult } from './routing-runner.js';
-import { routingSection, routingSummaryRows } from './routing-summary.js';
-import type { SeedApiResult } from './seed-api-case.js';
-import { seedApiSection, seedApiSummaryRows } from './seed-api-summary.js';
-import { fmt, formatTable, kib, mib } from './stats.js';
-import type { StoreRateResult } from './store-rate.js';
-import type { TranscriptResult } from './transcript-runner.js';
-import { transcriptSection, transcriptSummaryRows } from './transcript-summary.js';
+import type { AttackResult } from './attack/attack-runner.js';
+import { attackSection } from './attack/attack-summary.js';
+import type { IdleShape } from './common/bench-target.js';
+import { describeShape, type IdleResult } from './idle/idle-runner.js';
+import type { PhaseResult } from './load/load-runner.js';
+import type { ChildLogReport } from './common/child-runner.js';
+import type { ConnectorResult, ConnectorRunResult } from './connector/connector-runner.js';
+import type { ProcMemory } from './common/proc-probe.js';
+import type { RoutingResult } from './routing/routing-runner.js';
+import { routingSection, routingSummaryRows } from './routing/routing-summary.js';
+import type { SeedApiResult } from './seed-api/seed-api-case.js';
+import { seedApiSection, seedApiSummaryRows } from './seed-api/seed-api-summary.js';
+import { fmt, formatTable, kib, mib } from './common/stats.js';
+import type { StoreRateResult } from './common/store-rate.js';
+import type { TranscriptResult } from './transcript/transcript-runner.js';
+import { transcriptSection, transcriptSummaryRows } from './transcript/transcript-summary.js';
 
 /** A per-socket figure from fewer sockets than this is mostly GC noise. */
 const MIN_IDLE_SOCKETS = 200;

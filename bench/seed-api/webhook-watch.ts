@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { progress, sleep } from './client-util.js';
-import type { HubTarget } from './hub-target.js';
-import { fmt } from './stats.js';
+import { progress, sleep } from '../common/client-util.js';
+import type { HubTarget } from '../common/hub-target.js';
+import { fmt } from '../common/stats.js';
 import type { WebhookSink } from './webhook-sink.js';
 
 const PROGRESS_MS = 2000;

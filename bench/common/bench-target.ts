@@ -1,5 +1,5 @@
 import type { BenchSocket } from './bench-events.js';
-import type { ArrivalRouter, CounterProbe, Endpoint } from './load-runner.js';
+import type { ArrivalRouter, CounterProbe, Endpoint } from '../load/load-runner.js';
 
 /**
  * How the idle sockets are spread: `conversations` conversations (bare: rooms), each joined by

@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { ChildLogReport } from './child-runner.js';
-import { connectChatPluginChannel } from './chat-plugin-client.js';
-import { errorText, progress } from './client-util.js';
-import { HubTarget } from './hub-target.js';
+import type { ChildLogReport } from '../common/child-runner.js';
+import { connectChatPluginChannel } from '../common/chat-plugin-client.js';
+import { errorText, progress } from '../common/client-util.js';
+import { HubTarget } from '../common/hub-target.js';
 import type { SeedApiConfig } from './seed-api-config.js';
 import { runSeedIdentifyBench, type IdentifyRunResult } from './seed-identify-runner.js';
 import { runSeedListBench, type ListRunResult } from './seed-list-runner.js';
 import { runSeedRoundTripBench, type RoundTripResult } from './seed-roundtrip-runner.js';
 import { runSeedWebhookBench, type WebhookRunResult } from './seed-webhook-runner.js';
-import type { StartedHub } from './server-procs.js';
-import { fmt } from './stats.js';
+import type { StartedHub } from '../common/server-procs.js';
+import { fmt } from '../common/stats.js';
 import { WebhookSink } from './webhook-sink.js';
 
 export interface SeedApiResult {

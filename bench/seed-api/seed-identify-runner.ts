@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { identifyContact } from './chat-plugin-client.js';
-import { failureSummary, progress } from './client-util.js';
-import type { HubTarget } from './hub-target.js';
-import { CpuMeter } from './proc-probe.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import { identifyContact } from '../common/chat-plugin-client.js';
+import { failureSummary, progress } from '../common/client-util.js';
+import type { HubTarget } from '../common/hub-target.js';
+import { CpuMeter } from '../common/proc-probe.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 
 export interface IdentifyRunResult {
   calls: number;

@@ -1,5 +1,5 @@
 import type { AttackResult, AttackRun } from './attack-runner.js';
-import { fmt, formatTable, mib } from './stats.js';
+import { fmt, formatTable, mib } from '../common/stats.js';
 
 function row(run: AttackRun): string[] {
   const p = run.phase;

@@ -1,9 +1,9 @@
 /* How the agents load the connector: timed sends, ack counts, and waiting for the DELIVERED updates. */
 import { performance } from 'node:perf_hooks';
-import type { BenchParticipant, BenchSocket, OutgoingChatMessage } from './bench-events.js';
-import { progress, sleep } from './client-util.js';
+import type { BenchParticipant, BenchSocket, OutgoingChatMessage } from '../common/bench-events.js';
+import { progress, sleep } from '../common/client-util.js';
 import type { DeliveryRecorder } from './connector-recorder.js';
-import { fmt } from './stats.js';
+import { fmt } from '../common/stats.js';
 
 const ACK_TIMEOUT_MS = 10_000;
 /** Nothing settled for this long while messages are owed: the run is stuck, not slow (the hub's database timeout is 4 s). */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { freePort } from '../src/devstore/local-docstore.js';
+import { freePort } from '../../src/devstore/local-docstore.js';
 import { startNodeChild, type RunningChild } from './child-runner.js';
 import { progress, waitForHttp200 } from './client-util.js';
 import { mib } from './stats.js';
@@ -71,9 +71,9 @@ export async function startHubProcess(
   return { child, url, systemToken };
 }
 
-/** Starts the bare relay (dist/bench/bare-relay.js) and reads its port from stdout. */
+/** Starts the bare relay (dist/bench/common/bare-relay.js) and reads its port from stdout. */
 export async function startBareProcess(root: string, label: string): Promise<StartedServer> {
-  const child = startNodeChild(label, join(root, 'dist', 'bench', 'bare-relay.js'), { ...process.env, BARE_PORT: '0' }, root);
+  const child = startNodeChild(label, join(root, 'dist', 'bench', 'common', 'bare-relay.js'), { ...process.env, BARE_PORT: '0' }, root);
   try {
     const match = await child.waitForLine(/^BARE_RELAY_PORT=(\d+)$/, 15_000);
     const url = `http://127.0.0.1:${Number(match[1])}`;

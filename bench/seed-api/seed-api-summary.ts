@@ -1,8 +1,8 @@
-import type { ChildLogReport } from './child-runner.js';
+import type { ChildLogReport } from '../common/child-runner.js';
 import { BURST_LANES, LIST_PAGE_SIZE, LIST_SEED_LANES, ROUND_TRIP_LANES, WEBHOOK_VISITORS } from './seed-api-config.js';
 import { seedApiProblems, type SeedApiResult } from './seed-api-case.js';
 import type { WebhookPhaseResult } from './seed-webhook-runner.js';
-import { fmt, formatTable, type LatencySummary } from './stats.js';
+import { fmt, formatTable, type LatencySummary } from '../common/stats.js';
 
 const trio = (l: LatencySummary | undefined, digits = 0): string =>
   l && l.count > 0 ? `${fmt(l.p50, digits)} / ${fmt(l.p99, digits)} / ${fmt(l.max, digits)}` : 'n/a';

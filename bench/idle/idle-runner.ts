@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { BenchSocket } from './bench-events.js';
-import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
-import { closeSockets, failureSummary, mapLimit, progress, sleep } from './client-util.js';
-import { readProcMemory } from './proc-probe.js';
-import { fmt, kib, mib } from './stats.js';
+import type { BenchSocket } from '../common/bench-events.js';
+import type { BenchTarget, IdleShape, IdleSocketPlan } from '../common/bench-target.js';
+import { closeSockets, failureSummary, mapLimit, progress, sleep } from '../common/client-util.js';
+import { readProcMemory } from '../common/proc-probe.js';
+import { fmt, kib, mib } from '../common/stats.js';
 
 /** Server memory at one point of the idle stage. */
 export interface MemoryPoint {

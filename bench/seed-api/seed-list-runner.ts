@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { authenticateVisitor, listMessages, sendAsVisitor, type MessagePageView, type SeedMessageView } from './chat-plugin-client.js';
-import { failureSummary, progress } from './client-util.js';
-import type { HubTarget } from './hub-target.js';
-import { CpuMeter } from './proc-probe.js';
+import { authenticateVisitor, listMessages, sendAsVisitor, type MessagePageView, type SeedMessageView } from '../common/chat-plugin-client.js';
+import { failureSummary, progress } from '../common/client-util.js';
+import type { HubTarget } from '../common/hub-target.js';
+import { CpuMeter } from '../common/proc-probe.js';
 import { LIST_BACK_PAGES, LIST_PAGE_SIZE, LIST_SEED_LANES } from './seed-api-config.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 
 export interface ListRunResult {
   /** Messages asked for, and accepted by chatplugin.send. */

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { ArrivedMessage, BenchParticipant, BenchSocket, OutgoingChatMessage } from './bench-events.js';
-import { progress, sleep } from './client-util.js';
-import { CpuMeter, SelfCpuMeter } from './proc-probe.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import type { ArrivedMessage, BenchParticipant, BenchSocket, OutgoingChatMessage } from '../common/bench-events.js';
+import { progress, sleep } from '../common/client-util.js';
+import { CpuMeter, SelfCpuMeter } from '../common/proc-probe.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 
 /** One side of a customer/agent pair: a joined socket and who it speaks as. */
 export interface Endpoint {

@@ -1,4 +1,4 @@
-import { fmt, formatTable, mib } from './stats.js';
+import { fmt, formatTable, mib } from '../common/stats.js';
 import type { TranscriptCase, TranscriptResult, TranscriptRun } from './transcript-runner.js';
 
 function plus(peak: number | undefined, before: number | undefined): string {

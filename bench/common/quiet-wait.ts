@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { sleep } from './client-util.js';
-import type { CounterProbe } from './load-runner.js';
+import type { CounterProbe } from '../load/load-runner.js';
 import { CpuMeter } from './proc-probe.js';
 import { fmt } from './stats.js';
 

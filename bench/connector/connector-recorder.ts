@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { HubMessage } from '@chat-hub/connector-sdk/protocol';
-import type { UpdatedMessage } from './bench-events.js';
+import type { UpdatedMessage } from '../common/bench-events.js';
 
 /**
  * One run of the connector stage: which messages the connector's handler received and which

@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { authenticateVisitor, connectVisitorSocket, sendAsVisitor, type VisitorSocket } from './chat-plugin-client.js';
-import { failureSummary, mapLimit, progress, sleep } from './client-util.js';
-import type { HubTarget } from './hub-target.js';
-import { CpuMeter } from './proc-probe.js';
+import { authenticateVisitor, connectVisitorSocket, sendAsVisitor, type VisitorSocket } from '../common/chat-plugin-client.js';
+import { failureSummary, mapLimit, progress, sleep } from '../common/client-util.js';
+import type { HubTarget } from '../common/hub-target.js';
+import { CpuMeter } from '../common/proc-probe.js';
 import { ROUND_TRIP_LANES } from './seed-api-config.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 
 export interface RoundTripResult {
   visitors: number;

@@ -1,5 +1,5 @@
 import type { RoutingResult, RoutingRunResult } from './routing-runner.js';
-import { fmt, formatTable, type LatencySummary } from './stats.js';
+import { fmt, formatTable, type LatencySummary } from '../common/stats.js';
 
 const trio = (l: LatencySummary | undefined): string => (l && l.count > 0 ? `${fmt(l.p50)} / ${fmt(l.p99)} / ${fmt(l.max)}` : 'n/a');
 

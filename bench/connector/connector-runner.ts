@@ -1,13 +1,13 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { ChildLogReport } from './child-runner.js';
-import { closeSockets, failureSummary, mapLimit, progress, sleep } from './client-util.js';
+import type { ChildLogReport } from '../common/child-runner.js';
+import { closeSockets, failureSummary, mapLimit, progress, sleep } from '../common/client-util.js';
 import { drain, newCounts, offer, saturate, send, ticker, type Lane, type SendCounts } from './connector-load.js';
 import { startConnectorPool, type ConnectorPool, type PoolWarnings } from './connector-pool.js';
 import { DeliveryRecorder, DeliveryRouter } from './connector-recorder.js';
-import { metricValue, type HubTarget } from './hub-target.js';
-import { CpuMeter, SelfCpuMeter } from './proc-probe.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import { metricValue, type HubTarget } from '../common/hub-target.js';
+import { CpuMeter, SelfCpuMeter } from '../common/proc-probe.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 
 export interface ConnectorBenchConfig {
   /** SDK connectors in the pool. */

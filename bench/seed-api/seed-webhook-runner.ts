@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import type { ChildLogReport } from './child-runner.js';
-import { authenticateVisitor, connectChatPluginChannel, sendAsVisitor, type Visitor } from './chat-plugin-client.js';
-import { errorText, failureSummary, mapLimit, progress, sleep } from './client-util.js';
-import type { HubTarget } from './hub-target.js';
-import { CpuMeter, SelfCpuMeter } from './proc-probe.js';
+import type { ChildLogReport } from '../common/child-runner.js';
+import { authenticateVisitor, connectChatPluginChannel, sendAsVisitor, type Visitor } from '../common/chat-plugin-client.js';
+import { errorText, failureSummary, mapLimit, progress, sleep } from '../common/client-util.js';
+import type { HubTarget } from '../common/hub-target.js';
+import { CpuMeter, SelfCpuMeter } from '../common/proc-probe.js';
 import { BURST_LANES, WEBHOOK_VISITORS, type SeedApiConfig } from './seed-api-config.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 import { countsSince, type SinkCounts, type WebhookSink } from './webhook-sink.js';
 import { webhookOutcomes, WebhookWatch } from './webhook-watch.js';
 

@@ -1,7 +1,7 @@
 import type { BenchSocket } from './bench-events.js';
 import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
 import { connectAndJoin, connectSocket, failureSummary, getText, joinedPair, joinWithAck, mapLimit, postJson, progress } from './client-util.js';
-import type { ArrivalRouter, Endpoint } from './load-runner.js';
+import type { ArrivalRouter, Endpoint } from '../load/load-runner.js';
 
 interface InitResponse {
   conversationId: string;

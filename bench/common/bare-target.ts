@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BenchSocket } from './bench-events.js';
 import type { BenchTarget, IdleShape, IdleSocketPlan } from './bench-target.js';
 import { connectAndJoin, connectSocket, failureSummary, getText, joinedPair, joinWithAck, mapLimit, progress } from './client-util.js';
-import type { ArrivalRouter, Endpoint } from './load-runner.js';
+import type { ArrivalRouter, Endpoint } from '../load/load-runner.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
 

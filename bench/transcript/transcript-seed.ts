@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { mongo } from 'mongoose';
-import type { Participant } from '../src/contracts/schemas.js';
-import type { MessageDoc } from '../src/storage/message.model.js';
+import type { Participant } from '../../src/contracts/schemas.js';
+import type { MessageDoc } from '../../src/storage/message.model.js';
 
 /**
  * Seeds a long conversation straight into the store, shaped as the hub stores messages

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io-client';
-import { closeSockets, connectSocket, errorText, mapLimit, postJson, progress, sleep } from './client-util.js';
-import { metricValue, type HubTarget } from './hub-target.js';
-import { ArrivalRouter, runPhase, type PhaseResult, type PhaseSpec } from './load-runner.js';
-import { readProcMemory } from './proc-probe.js';
+import { closeSockets, connectSocket, errorText, mapLimit, postJson, progress, sleep } from '../common/client-util.js';
+import { metricValue, type HubTarget } from '../common/hub-target.js';
+import { ArrivalRouter, runPhase, type PhaseResult, type PhaseSpec } from '../load/load-runner.js';
+import { readProcMemory } from '../common/proc-probe.js';
 
 /**
  * The "under attack" case: legitimate customer/agent pairs send at a fixed rate while hostile

@@ -2,13 +2,13 @@ import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import mongoose from 'mongoose';
 import type { Socket } from 'socket.io-client';
-import type { AckResponse } from './bench-events.js';
-import type { ChildLogReport } from './child-runner.js';
-import { connectSocket, errorText, failureSummary, mapLimit, postJson, progress, sleep } from './client-util.js';
-import { type HubTarget } from './hub-target.js';
-import { CpuMeter, SelfCpuMeter } from './proc-probe.js';
-import { waitForQuiet } from './quiet-wait.js';
-import { fmt, summarize, type LatencySummary } from './stats.js';
+import type { AckResponse } from '../common/bench-events.js';
+import type { ChildLogReport } from '../common/child-runner.js';
+import { connectSocket, errorText, failureSummary, mapLimit, postJson, progress, sleep } from '../common/client-util.js';
+import { type HubTarget } from '../common/hub-target.js';
+import { CpuMeter, SelfCpuMeter } from '../common/proc-probe.js';
+import { waitForQuiet } from '../common/quiet-wait.js';
+import { fmt, summarize, type LatencySummary } from '../common/stats.js';
 
 export interface RoutingBenchConfig {
   /** Customers (POST /api/customer/init + joinConversation) per run. */

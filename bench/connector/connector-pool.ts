@@ -1,6 +1,6 @@
 import { createConnectorLogger, HubConnector } from '@chat-hub/connector-sdk';
 import type { HubMessage } from '@chat-hub/connector-sdk/protocol';
-import { errorText } from './client-util.js';
+import { errorText } from '../common/client-util.js';
 
 /** Warnings the SDK logged during the run (its info lines, one per delivery, are not wanted in a benchmark). */
 export interface PoolWarnings {

@@ -25,16 +25,61 @@ export function readProcMemory(pid: number): ProcMemory | undefined {
 
 const CLOCK_TICKS = 100;
 
-/** User+system CPU seconds a process has used so far (from /proc/<pid>/stat). */
-export function readCpuSeconds(pid: number): number | undefined {
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, in seconds. */
+  own: number;
+  /** cutime + cstime: the children it has waited for, in seconds. */
+  reaped: number;
+}
+
+function readStat(pid: number | string): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    // Fields after the parenthesised command name: ppid is field 4, utime/stime 14/15, cutime/cstime 16/17.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return {
+      ppid: Number(fields[1]),
+      own: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS,
+      reaped: (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS,
+    };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * User+system CPU seconds a process and its descendants have used so far (from /proc/<pid>/stat):
+ * the local store is a process tree (tools/docstore, its PostgreSQL postmaster and one backend
+ * per connection), and the backends do most of its work. A descendant that exited counts through
+ * its parent's cutime/cstime once reaped. Undefined once the process is gone.
+ */
+export function readCpuSeconds(pid: number): number | undefined {
+  const root = readStat(pid);
+  if (!root) return undefined;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && Number(e) !== pid);
+  } catch {
+    return root.own;
+  }
+  const byParent = new Map<number, Array<{ pid: number; stat: ProcStat }>>();
+  for (const entry of entries) {
+    const stat = readStat(entry);
+    if (!stat) continue;
+    const list = byParent.get(stat.ppid) ?? [];
+    list.push({ pid: Number(entry), stat });
+    byParent.set(stat.ppid, list);
+  }
+  let total = root.own + root.reaped;
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of byParent.get(queue.pop() as number) ?? []) {
+      total += child.stat.own + child.stat.reaped;
+      queue.push(child.pid);
+    }
+  }
+  return total;
 }
 
 /** Measures CPU use of a process over an interval, in percent of one core. */

@@ -12,7 +12,7 @@ import { GrowthSeeder, type SeedStep } from './growth/growth-seed.js';
 import { measureGrowthSize, type GrowthConfig, type GrowthResult, type GrowthSizeResult } from './growth/growth-runner.js';
 import { connectChatPluginChannel } from './common/chat-plugin-client.js';
 import type { BenchTarget } from './common/bench-target.js';
-import type { RunningChild } from './common/child-runner.js';
+import { killLiveChildren, type RunningChild } from './common/child-runner.js';
 import { closeSockets, errorText, progress, sleep } from './common/client-util.js';
 import { runConnectorBench, type ConnectorBenchConfig, type ConnectorRunKind } from './connector/connector-runner.js';
 import { HubTarget } from './common/hub-target.js';
@@ -561,9 +561,11 @@ process.once('SIGINT', () => {
   progress('interrupted; cleaning up…');
   void cleanup().finally(() => process.exit(130));
 });
-// Last resort if the process dies without running cleanup(): never leave a hub or relay behind.
+// Last resort if the process dies without running cleanup(): never leave a hub or relay behind,
+// also not one that was still starting when the run was interrupted (not yet in resources.children).
 process.once('exit', () => {
   for (const child of resources.children) child.killNow();
+  killLiveChildren();
 });
 
 main()

@@ -35,11 +35,20 @@ function levelOf(line: string): number | undefined {
   }
 }
 
+/** Every child started and not yet exited, also those whose start is still being awaited. */
+const live = new Set<ChildProcess>();
+
+/** Last resort when the bench exits: SIGKILL to every child still running (one that was starting included). */
+export function killLiveChildren(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 /** Starts `node [nodeArgs] <script>` with `env`, keeping a tail of its output and counting its warnings. */
 export function startNodeChild(name: string, script: string, env: NodeJS.ProcessEnv, cwd: string, nodeArgs: readonly string[] = []): RunningChild {
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`${name}: could not spawn ${script}`);
   const pid = child.pid;
+  live.add(child);
   const tailLines: string[] = [];
   const report: ChildLogReport = { warn: 0, error: 0, samples: [] };
   const lineWaiters = new Set<(line: string) => void>();
@@ -47,6 +56,7 @@ export function startNodeChild(name: string, script: string, env: NodeJS.Process
   const exit = new Promise<void>((resolve) => {
     child.once('exit', () => {
       exited = true;
+      live.delete(child);
       resolve();
     });
   });

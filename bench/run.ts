@@ -1,35 +1,39 @@
 import { randomBytes } from 'node:crypto';
+import mongoose from 'mongoose';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startLocalDocstore, type LocalDocstore } from '../src/devstore/local-docstore.js';
-import { runAttackCase, type AttackConfig } from './attack-runner.js';
-import { BareTarget } from './bare-target.js';
-import type { BenchTarget } from './bench-target.js';
-import type { RunningChild } from './child-runner.js';
-import { closeSockets, errorText, progress, sleep } from './client-util.js';
-import { runConnectorBench, type ConnectorBenchConfig, type ConnectorRunKind } from './connector-runner.js';
-import { HubTarget } from './hub-target.js';
-import type { IdleShape } from './bench-target.js';
-import { describeShape, idleShape, runIdle, type IdleResult } from './idle-runner.js';
-import { ArrivalRouter, runPhases, type PhaseResult, type PhaseSpec } from './load-runner.js';
-import { ephemeralPorts, fileLimits, findPidByCommandLine, readProcMemory, resetPeakRss } from './proc-probe.js';
-import { waitForQuiet } from './quiet-wait.js';
-import { runRoutingBench, type RoutingBenchConfig, type RoutingRunKind } from './routing-runner.js';
-import { runSeedApiCase, seedApiProblems, type SeedApiResult, type SeedHubHost } from './seed-api-case.js';
-import type { SeedApiConfig } from './seed-api-config.js';
-import { startBareProcess, startHubProcess, withDatabase, type StartedHub, type StartedServer } from './server-procs.js';
-import { mib } from './stats.js';
-import { countDocuments, dropDatabase, measureStoreRate } from './store-rate.js';
+import { runAttackCase, type AttackConfig } from './attack/attack-runner.js';
+import { BareTarget } from './common/bare-target.js';
+import { GrowthSeeder, type SeedStep } from './growth/growth-seed.js';
+import { measureGrowthSize, type GrowthConfig, type GrowthResult, type GrowthSizeResult } from './growth/growth-runner.js';
+import { connectChatPluginChannel } from './common/chat-plugin-client.js';
+import type { BenchTarget } from './common/bench-target.js';
+import { killLiveChildren, type RunningChild } from './common/child-runner.js';
+import { closeSockets, errorText, progress, sleep } from './common/client-util.js';
+import { runConnectorBench, type ConnectorBenchConfig, type ConnectorRunKind } from './connector/connector-runner.js';
+import { HubTarget } from './common/hub-target.js';
+import type { IdleShape } from './common/bench-target.js';
+import { describeShape, idleShape, runIdle, type IdleResult } from './idle/idle-runner.js';
+import { ArrivalRouter, runPhases, type PhaseResult, type PhaseSpec } from './load/load-runner.js';
+import { ephemeralPorts, fileLimits, findPidByCommandLine, readProcMemory, resetPeakRss } from './common/proc-probe.js';
+import { waitForQuiet } from './common/quiet-wait.js';
+import { runRoutingBench, type RoutingBenchConfig, type RoutingRunKind } from './routing/routing-runner.js';
+import { runSeedApiCase, seedApiProblems, type SeedApiResult, type SeedHubHost } from './seed-api/seed-api-case.js';
+import type { SeedApiConfig } from './seed-api/seed-api-config.js';
+import { startBareProcess, startHubProcess, withDatabase, type StartedHub, type StartedServer } from './common/server-procs.js';
+import { mib } from './common/stats.js';
+import { countDocuments, dropDatabase, measureStoreRate } from './common/store-rate.js';
 import { printReport, type BenchReport } from './summary.js';
-import { runTranscriptBench, type TranscriptBenchConfig } from './transcript-runner.js';
+import { runTranscriptBench, type TranscriptBenchConfig } from './transcript/transcript-runner.js';
 
 /** Repository root, from dist/bench/run.js. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The whole run (about 7 minutes with every stage on the local store), with room for a slow machine. */
-const WATCHDOG_MS = 15 * 60_000;
+/** The whole run (about 15 minutes with every stage on the local store, 6 of them growing data), with room for a slow machine. */
+const WATCHDOG_MS = 30 * 60_000;
 /** Time budgets that keep the whole run within the watchdog even when the hub cannot keep up. */
 const SETTLE_LIMIT_MS = 10_000;
 const PAIR_SETUP_BUDGET_MS = 60_000;
@@ -328,6 +332,85 @@ async function attackOn(uri: string, config: AttackConfig, report: BenchReport):
   }
 }
 
+/**
+ * The data-growth case: one fresh database grown step by step to each size (insertMany straight
+ * into the store, only the difference each step) while no hub runs, then a hub process started on
+ * it and every operation timed. The first hub creates the indexes and the chat plugin channel on
+ * the empty database, as a deployment would before its data grows.
+ */
+async function growthOn(uri: string, config: GrowthConfig, report: BenchReport): Promise<void> {
+  const started = performance.now();
+  const deadline = started + config.budgetSeconds * 1000;
+  const result: GrowthResult = { config, sizes: [], notes: [], seconds: 0 };
+  report.growth = result;
+  const dbUri = withDatabase(uri, `chathub_bench_growth_${randomBytes(4).toString('hex')}`);
+  const tmp = join(resources.tmp ?? tmpdir(), 'hub-growth');
+  const connection = mongoose.createConnection(dbUri, { serverSelectionTimeoutMS: 5000, maxPoolSize: config.inFlight + 1 });
+  try {
+    await connection.asPromise();
+    const first = await startHubProcess(ROOT, dbUri, tmp, 'hub (growth, empty)');
+    resources.children.push(first.child);
+    let channelId: string;
+    try {
+      channelId = await connectChatPluginChannel(first.url, first.systemToken, 'Growth website');
+    } finally {
+      report.hubLogs.push(first.child.logs());
+      await stopChild(first.child);
+    }
+    const db = connection.db;
+    if (!db) throw new Error('growth: no database handle');
+    const seeder = new GrowthSeeder(db, channelId, config);
+    const usedContacts = new Set<string>();
+    // Measuring one size takes about this long; seeding stops early enough to leave it.
+    const measureReserveMs = (5 * config.opSeconds + 15) * 1000;
+    for (const asked of config.sizes) {
+      if (asked <= seeder.messages) {
+        result.notes.push(`size ${asked} skipped: ${seeder.messages} messages are stored already`);
+        continue;
+      }
+      if (performance.now() > deadline - measureReserveMs) {
+        result.notes.push(`size ${asked} not measured: the case's budget (BENCH_GROWTH_BUDGET_SECONDS=${config.budgetSeconds}) was spent`);
+        break;
+      }
+      const seed: SeedStep = await seeder.growTo(asked, deadline - measureReserveMs);
+      if (seed.partial) {
+        result.notes.push(
+          `size ${asked}: seeding stopped at ${seeder.messages} messages when the budget ran out (the store took ${seed.docsPerSec.toFixed(0)} docs/s); measured at that size`,
+        );
+      }
+      const label = `hub (growth, ${seeder.messages} msgs)`;
+      const t0 = performance.now();
+      const hub = await startHubProcess(ROOT, dbUri, tmp, label);
+      const hubStartSeconds = (performance.now() - t0) / 1000;
+      resources.children.push(hub.child);
+      const size: GrowthSizeResult = {
+        asked,
+        messages: seeder.messages,
+        conversations: seeder.conversations.length,
+        contacts: seeder.contacts.length,
+        seed,
+        hubStartSeconds,
+        firstJoinMs: undefined,
+        ops: {},
+      };
+      result.sizes.push(size);
+      try {
+        await measureGrowthSize({ url: hub.url, systemToken: hub.systemToken, pid: hub.child.pid }, seeder, config, resources.storePid, usedContacts, size);
+      } finally {
+        report.memory[label] = readProcMemory(hub.child.pid);
+        report.hubLogs.push(hub.child.logs());
+        await stopChild(hub.child);
+      }
+      if (seed.partial) break;
+    }
+  } finally {
+    await connection.close(true).catch(() => undefined);
+    result.seconds = (performance.now() - started) / 1000;
+    progress(`growth case took ${result.seconds.toFixed(1)} s`);
+    await stage('drop growth database', () => within(120_000, 'dropDatabase', dropDatabase(dbUri)));
+  }
+}
+
 /** The load stage: the bare relay, then the hub, each with the same pairs and phases. */
 async function loadStage(uri: string, pairs: number, report: BenchReport): Promise<void> {
   const bare = await startBareProcess(ROOT, 'bare relay');
@@ -363,6 +446,17 @@ async function main(): Promise<void> {
   const skipRouting = process.env['BENCH_SKIP_ROUTING'] === '1';
   const skipSeedApi = process.env['BENCH_SKIP_SEED_API'] === '1';
   const skipAttack = process.env['BENCH_SKIP_ATTACK'] === '1';
+  const skipGrowth = process.env['BENCH_SKIP_GROWTH'] === '1';
+  const growthConfig: GrowthConfig = {
+    sizes: intListEnv('BENCH_GROWTH_SIZES', [10_000, 100_000, 1_000_000], 1, 10_000_000),
+    reps: intEnv('BENCH_GROWTH_REPS', 60, 1, 10_000),
+    claims: intEnv('BENCH_GROWTH_CLAIMS', 30, 1, 1000),
+    opSeconds: intEnv('BENCH_GROWTH_OP_SECONDS', 10, 1, 600),
+    perConversation: intEnv('BENCH_GROWTH_PER_CONVERSATION', 100, 3, 100_000),
+    batch: intEnv('BENCH_GROWTH_BATCH', 1000, 1, 100_000),
+    inFlight: intEnv('BENCH_GROWTH_IN_FLIGHT', 4, 1, 64),
+    budgetSeconds: intEnv('BENCH_GROWTH_BUDGET_SECONDS', 360, 10, 7200),
+  };
   const attackConfig: AttackConfig = {
     pairs: intEnv('BENCH_ATTACK_PAIRS', 50, 1, 2000),
     rate: intEnv('BENCH_ATTACK_RATE', 500, 1, 100_000),
@@ -443,6 +537,8 @@ async function main(): Promise<void> {
     await stage('under attack', () => attackOn(uri, attackConfig, report));
     progress(`under-attack stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
+  if (skipGrowth) progress('growth stage skipped (BENCH_SKIP_GROWTH=1)');
+  else await stage('data growth', () => growthOn(uri, growthConfig, report));
   if (idle.sockets > 0) {
     report.idleShape = idle;
     report.bareIdle = await idleOn('bare', uri, idle, report);
@@ -465,9 +561,11 @@ process.once('SIGINT', () => {
   progress('interrupted; cleaning up…');
   void cleanup().finally(() => process.exit(130));
 });
-// Last resort if the process dies without running cleanup(): never leave a hub or relay behind.
+// Last resort if the process dies without running cleanup(): never leave a hub or relay behind,
+// also not one that was still starting when the run was interrupted (not yet in resources.children).
 process.once('exit', () => {
   for (const child of resources.children) child.killNow();
+  killLiveChildren();
 });
 
 main()

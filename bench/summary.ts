@@ -1,19 +1,21 @@
-import type { AttackResult } from './attack-runner.js';
-import { attackSection } from './attack-summary.js';
-import type { IdleShape } from './bench-target.js';
-import { describeShape, type IdleResult } from './idle-runner.js';
-import type { PhaseResult } from './load-runner.js';
-import type { ChildLogReport } from './child-runner.js';
-import type { ConnectorResult, ConnectorRunResult } from './connector-runner.js';
-import type { ProcMemory } from './proc-probe.js';
-import type { RoutingResult } from './routing-runner.js';
-import { routingSection, routingSummaryRows } from './routing-summary.js';
-import type { SeedApiResult } from './seed-api-case.js';
-import { seedApiSection, seedApiSummaryRows } from './seed-api-summary.js';
-import { fmt, formatTable, kib, mib } from './stats.js';
-import type { StoreRateResult } from './store-rate.js';
-import type { TranscriptResult } from './transcript-runner.js';
-import { transcriptSection, transcriptSummaryRows } from './transcript-summary.js';
+import type { AttackResult } from './attack/attack-runner.js';
+import { attackSection } from './attack/attack-summary.js';
+import type { IdleShape } from './common/bench-target.js';
+import { describeShape, type IdleResult } from './idle/idle-runner.js';
+import type { PhaseResult } from './load/load-runner.js';
+import type { ChildLogReport } from './common/child-runner.js';
+import type { ConnectorResult, ConnectorRunResult } from './connector/connector-runner.js';
+import type { ProcMemory } from './common/proc-probe.js';
+import type { RoutingResult } from './routing/routing-runner.js';
+import { routingSection, routingSummaryRows } from './routing/routing-summary.js';
+import type { SeedApiResult } from './seed-api/seed-api-case.js';
+import { seedApiSection, seedApiSummaryRows } from './seed-api/seed-api-summary.js';
+import { fmt, formatTable, kib, mib } from './common/stats.js';
+import type { GrowthResult } from './growth/growth-runner.js';
+import { growthSection, growthSummaryRows } from './growth/growth-summary.js';
+import type { StoreRateResult } from './common/store-rate.js';
+import type { TranscriptResult } from './transcript/transcript-runner.js';
+import { transcriptSection, transcriptSummaryRows } from './transcript/transcript-summary.js';
 
 /** A per-socket figure from fewer sockets than this is mostly GC noise. */
 const MIN_IDLE_SOCKETS = 200;
@@ -45,6 +47,8 @@ export interface BenchReport {
   seedApi?: SeedApiResult | undefined;
   /** The under-attack case (undefined when skipped). */
   attack?: AttackResult | undefined;
+  /** The data-growth case (undefined when skipped). */
+  growth?: GrowthResult | undefined;
 }
 
 const phase = (results: readonly PhaseResult[], key: string): PhaseResult | undefined => results.find((r) => r.spec.key === key);
@@ -217,6 +221,7 @@ export function printReport(report: BenchReport): void {
   out.push(...routingSection(report.routing));
   out.push(...seedApiSection(report.seedApi));
   out.push(...attackSection(report.attack));
+  out.push(...growthSection(report.growth));
 
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
   for (const [name, m] of Object.entries(report.memory)) out.push(`${name.padEnd(18)} peak RSS (VmHWM) ${mib(m?.hwmBytes)}, RSS ${mib(m?.rssBytes)}`);
@@ -224,8 +229,9 @@ export function printReport(report: BenchReport): void {
   out.push('', '=== Document store ===');
   if (report.storeKind === 'ferretdb') {
     out.push(
-      'FerretDB 1.24/SQLite uses an index only for operations whose filter is exactly {_id} (tools/docstore adds the SQLite index those need); ' +
-        'every other query scans the collection, so its cost grows with data size; a real mongod with the hub\'s indexes does not have this limit.',
+      'FerretDB 1.24 on PostgreSQL (tools/docstore): a GIN index on _id and on the leading field of every index the hub declares; ' +
+        'FerretDB pushes equality filters down to PostgreSQL (those indexes serve them) but sorts and limits itself, so a query costs about as many ' +
+        'documents as its pushed-down filter selects (e.g. one conversation\'s messages), not the page it returns; store CPU = tools/docstore plus its PostgreSQL processes.',
     );
   }
   const counts = report.storeCounts;
@@ -291,6 +297,7 @@ export function printReport(report: BenchReport): void {
   rows.push(...transcriptSummaryRows(report.transcripts));
   rows.push(...routingSummaryRows(report.routing));
   rows.push(...seedApiSummaryRows(report.seedApi));
+  rows.push(...growthSummaryRows(report.growth));
   out.push('', '=== Summary against targets ===', formatTable(['target', 'figure', 'goal', 'status'], rows));
 
   const errors = [...report.hubLoad, ...report.bareLoad].reduce((n, r) => n + r.ackFailed + r.ackTimedOut + r.missing, 0);

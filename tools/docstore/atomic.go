@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
 // FerretDB 1.24 applies a write by reading the document, changing it in Go and storing it
@@ -27,8 +29,11 @@ import (
 // pace. It changes what the local store answers only where it was wrong; it touches no data.
 type writeGate struct {
 	backend string
-	// A token in the channel is the right to have one write command in flight.
-	turn   chan struct{}
+	// Per collection, a token in the channel is the right to have one write command in
+	// flight on it: one document lives in one collection, so writes to different
+	// collections cannot interleave on a document and need not wait for each other.
+	mu     sync.Mutex
+	turns  map[string]chan struct{}
 	logger *slog.Logger
 	// afterIndexCommand, when set, runs after FerretDB answers a createIndexes or create
 	// command and before the client sees that answer (the PostgreSQL store adds its own
@@ -59,7 +64,20 @@ const (
 )
 
 func newWriteGate(backend string, logger *slog.Logger) *writeGate {
-	return &writeGate{backend: backend, turn: make(chan struct{}, 1), logger: logger}
+	return &writeGate{backend: backend, turns: map[string]chan struct{}{}, logger: logger}
+}
+
+// turnFor returns the write turn of one collection (the number of collections is bounded
+// by what FerretDB holds; a turn is a one-slot channel).
+func (g *writeGate) turnFor(collection string) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.turns[collection]
+	if t == nil {
+		t = make(chan struct{}, 1)
+		g.turns[collection] = t
+	}
+	return t
 }
 
 // serve accepts client connections until ctx ends.
@@ -92,25 +110,25 @@ func (g *writeGate) relay(ctx context.Context, client net.Conn) {
 	defer server.Close()
 
 	var mu sync.Mutex
-	waiting := map[int32]bool{} // request ids of writes holding the turn
+	waiting := map[int32]chan struct{}{} // request ids of writes holding a turn, and that turn
 	indexing := map[int32]bool{} // request ids of index commands awaiting their reply
 	release := func(requestID int32) {
 		mu.Lock()
 		held := waiting[requestID]
 		delete(waiting, requestID)
 		mu.Unlock()
-		if held {
-			<-g.turn
+		if held != nil {
+			<-held
 		}
 	}
 	defer func() {
-		// A connection that closes mid-write gives its turn back.
+		// A connection that closes mid-write gives its turns back.
 		mu.Lock()
-		n := len(waiting)
-		waiting = map[int32]bool{}
+		held := waiting
+		waiting = map[int32]chan struct{}{}
 		mu.Unlock()
-		for i := 0; i < n; i++ {
-			<-g.turn
+		for _, t := range held {
+			<-t
 		}
 	}()
 
@@ -135,13 +153,14 @@ func (g *writeGate) relay(ctx context.Context, client net.Conn) {
 				mu.Unlock()
 			}
 			if write {
+				turn := g.turnFor(commandCollection(msg))
 				select {
-				case g.turn <- struct{}{}:
+				case turn <- struct{}{}:
 				case <-ctx.Done():
 					return
 				}
 				mu.Lock()
-				waiting[requestID] = true
+				waiting[requestID] = turn
 				mu.Unlock()
 			}
 			if _, err := server.Write(msg); err != nil {
@@ -227,6 +246,42 @@ func commandName(msg []byte) (name string, noReply bool) {
 		i += size // a document sequence (kind 1): skip it
 	}
 	return "", false
+}
+
+// commandCollection returns "<db>.<collection>" of a command (its first element's value and
+// its $db), or "" when the message has none: such writes share one turn.
+func commandCollection(msg []byte) string {
+	flags := binary.LittleEndian.Uint32(msg[16:20])
+	end := len(msg)
+	if flags&flagChecksum != 0 {
+		end -= 4
+	}
+	for i := 20; i < end; {
+		kind := msg[i]
+		i++
+		if i+4 > end {
+			return ""
+		}
+		size := int(binary.LittleEndian.Uint32(msg[i : i+4]))
+		if size < 5 || i+size > end {
+			return ""
+		}
+		if kind == 0 {
+			doc := bsoncore.Document(msg[i : i+size])
+			first, err := doc.IndexErr(0)
+			if err != nil {
+				return ""
+			}
+			coll, ok := first.Value().StringValueOK()
+			if !ok {
+				return ""
+			}
+			db, _ := doc.Lookup("$db").StringValueOK()
+			return db + "." + coll
+		}
+		i += size
+	}
+	return ""
 }
 
 // firstKey returns the name of a BSON document's first element: the command name.

@@ -23,8 +23,8 @@ function eventSchema(collection: string): Schema<WebhookEventDoc> {
 }
 
 // The outbox holds pending events only, so the dispatcher's read and each conditional claim
-// stay as cheap as the backlog is small, also on stores that scan (FerretDB/SQLite uses no
-// index but _id's). On MongoDB the index serves the read: pending events by nextAt.
+// stay as cheap as the backlog is small. The index serves the read (pending events by nextAt)
+// on MongoDB, and its leading equality (`state`) on stores that push down only equalities.
 const outboxSchema = eventSchema('webhook_events');
 outboxSchema.index({ state: 1, nextAt: 1 });
 

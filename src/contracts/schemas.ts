@@ -189,6 +189,8 @@ export const joinConversationSchema = z.strictObject({
   id: idString,
   name: z.string().trim().max(MAX_NAME).optional(),
   token: tokenField,
+  /** Catch-up: a seq the client already has; conversationInfo then carries the visible messages after it. */
+  afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type JoinConversationPayload = z.infer<typeof joinConversationSchema>;
 

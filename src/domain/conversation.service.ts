@@ -7,7 +7,7 @@ import type { ConversationCache } from './conversation-cache.js';
 import { decodeCursor, invalidCursor, pageOf } from './cursor.js';
 import type { HistoryCache } from './history-cache.js';
 import { assertMayOpen, assertReplay, CONNECTOR_ONLY_CHANNELS, initIdentity } from './init-requests.js';
-import { historyPage, JOIN_HISTORY_MAX_BYTES, readNewestWithin, wireBytes, type HistoryPage } from './join-history.js';
+import { historyPage, JOIN_HISTORY_MAX_BYTES, oldestPage, readNewestWithin, wireBytes, type HistoryPage } from './join-history.js';
 import { activityMessage, HUB_PARTICIPANT, SYSTEM_PARTICIPANT } from './message-factory.js';
 import type { MessageWriter } from './message-writer.js';
 import type { RoutingService } from './routing.service.js';
@@ -239,6 +239,21 @@ export class ConversationService {
       this.historyReads.set(key, reading);
     }
     return historyPage(conversationId, await reading, limit, maxBytes, staff);
+  }
+
+  /**
+   * Catch-up after a reconnect: the messages after `afterSeq` the member may read, oldest first,
+   * within `historyLimit` messages and `joinHistoryMaxBytes` of JSON (the first one always), with
+   * `hasMore` when more remain: joining again with the last seq shown gives the next page. Read
+   * from the store (the source of truth), so it holds on any hub process.
+   */
+  async catchUp(membership: Membership, afterSeq: number): Promise<HistoryPage> {
+    const { conversationId, participant, staff } = membership;
+    const limit = this.options.historyLimit;
+    const maxBytes = this.options.joinHistoryMaxBytes ?? JOIN_HISTORY_MAX_BYTES;
+    // One more than shown, to know whether more remain.
+    const after = await this.messages.visibleAfter(conversationId, participant.id, staff, afterSeq, limit + 1);
+    return oldestPage(after, limit, maxBytes, staff);
   }
 
   /** The latest `count` messages the viewer may read, oldest first, read no further than one message past `maxBytes`. */

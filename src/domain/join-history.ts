@@ -46,6 +46,24 @@ export function historyPage(conversationId: string, latest: StoredMessage[], lim
   };
 }
 
+/**
+ * A catch-up page: of `after` (the messages after a seq, oldest first, read with one more than
+ * `limit`), the oldest ones within `limit` messages and `maxBytes` of JSON, the first always;
+ * `hasMore` when any are left out. No older cursor: the client has everything before.
+ */
+export function oldestPage(after: StoredMessage[], limit: number, maxBytes: number, staff: boolean): HistoryPage {
+  const messages: WireMessage[] = [];
+  let bytes = 2;
+  for (const message of after.slice(0, limit)) {
+    const wire = wireOf(message, staff);
+    const size = Buffer.byteLength(JSON.stringify(wire)) + 1;
+    if (messages.length > 0 && bytes + size > maxBytes) break;
+    messages.push(wire);
+    bytes += size;
+  }
+  return { messages, hasMore: after.length > messages.length, olderCursor: null, bytes };
+}
+
 /** Messages a history read asks for first; more only while the byte budget allows. */
 const FIRST_PAGE = 10;
 

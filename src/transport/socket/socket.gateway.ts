@@ -239,7 +239,7 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       // Join the rooms before reading the history, so no message falls between the two: one
       // stored meanwhile may show in both, and clients de-duplicate by id.
       await enterConversation(socket, membership);
-      const history = await deps.conversations.joinHistory(membership);
+      const history = input.afterSeq === undefined ? await deps.conversations.joinHistory(membership) : await deps.conversations.catchUp(membership, input.afterSeq);
       // conversationInfo follows the ack on the same socket.
       setImmediate(() => {
         if (!sendConversationInfo(socket, conversation, history, participant.role ?? 'customer', deps.backlog)) return;

@@ -111,7 +111,7 @@ func (g *writeGate) relay(ctx context.Context, client net.Conn) {
 
 	var mu sync.Mutex
 	waiting := map[int32]chan struct{}{} // request ids of writes holding a turn, and that turn
-	indexing := map[int32]bool{} // request ids of index commands awaiting their reply
+	indexing := map[int32]bool{}         // request ids of index commands awaiting their reply
 	release := func(requestID int32) {
 		mu.Lock()
 		held := waiting[requestID]
@@ -215,11 +215,11 @@ func readMessage(r io.Reader) ([]byte, error) {
 	return msg, nil
 }
 
-// commandName returns the command of an OP_MSG ("" for anything else), and whether the
-// client asked for no reply (moreToCome).
-func commandName(msg []byte) (name string, noReply bool) {
-	if int32(binary.LittleEndian.Uint32(msg[12:16])) != opMsg || len(msg) < 21 {
-		return "", false
+// commandBody returns an OP_MSG's command document (its kind-0 section) and its flags, or
+// nil for anything else or a malformed message.
+func commandBody(msg []byte) ([]byte, uint32) {
+	if len(msg) < 21 || int32(binary.LittleEndian.Uint32(msg[12:16])) != opMsg {
+		return nil, 0
 	}
 	flags := binary.LittleEndian.Uint32(msg[16:20])
 	end := len(msg)
@@ -230,58 +230,52 @@ func commandName(msg []byte) (name string, noReply bool) {
 		kind := msg[i]
 		i++
 		if i+4 > end {
-			return "", false
+			return nil, 0
 		}
 		size := int(binary.LittleEndian.Uint32(msg[i : i+4]))
 		if size < 5 || i+size > end {
-			return "", false
+			return nil, 0
 		}
 		if kind == 0 {
-			name, err := firstKey(msg[i : i+size])
-			if err != nil {
-				return "", false
-			}
-			return name, flags&flagMoreToCom != 0
+			return msg[i : i+size], flags
 		}
 		i += size // a document sequence (kind 1): skip it
 	}
-	return "", false
+	return nil, 0
+}
+
+// commandName returns the command of an OP_MSG ("" for anything else), and whether the
+// client asked for no reply (moreToCome).
+func commandName(msg []byte) (name string, noReply bool) {
+	body, flags := commandBody(msg)
+	if body == nil {
+		return "", false
+	}
+	name, err := firstKey(body)
+	if err != nil {
+		return "", false
+	}
+	return name, flags&flagMoreToCom != 0
 }
 
 // commandCollection returns "<db>.<collection>" of a command (its first element's value and
 // its $db), or "" when the message has none: such writes share one turn.
 func commandCollection(msg []byte) string {
-	flags := binary.LittleEndian.Uint32(msg[16:20])
-	end := len(msg)
-	if flags&flagChecksum != 0 {
-		end -= 4
+	body, _ := commandBody(msg)
+	if body == nil {
+		return ""
 	}
-	for i := 20; i < end; {
-		kind := msg[i]
-		i++
-		if i+4 > end {
-			return ""
-		}
-		size := int(binary.LittleEndian.Uint32(msg[i : i+4]))
-		if size < 5 || i+size > end {
-			return ""
-		}
-		if kind == 0 {
-			doc := bsoncore.Document(msg[i : i+size])
-			first, err := doc.IndexErr(0)
-			if err != nil {
-				return ""
-			}
-			coll, ok := first.Value().StringValueOK()
-			if !ok {
-				return ""
-			}
-			db, _ := doc.Lookup("$db").StringValueOK()
-			return db + "." + coll
-		}
-		i += size
+	doc := bsoncore.Document(body)
+	first, err := doc.IndexErr(0)
+	if err != nil {
+		return ""
 	}
-	return ""
+	coll, ok := first.Value().StringValueOK()
+	if !ok {
+		return ""
+	}
+	db, _ := doc.Lookup("$db").StringValueOK()
+	return db + "." + coll
 }
 
 // firstKey returns the name of a BSON document's first element: the command name.

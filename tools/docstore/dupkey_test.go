@@ -1,25 +1,15 @@
 package main
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
 )
 
+// reply is an OP_MSG holding only `body`, as FerretDB answers.
 func reply(t *testing.T, body any) []byte {
 	t.Helper()
-	b, err := bson.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := make([]byte, 16)
-	binary.LittleEndian.PutUint32(msg[12:16], opMsg)
-	msg = binary.LittleEndian.AppendUint32(msg, 0)
-	msg = append(msg, 0)
-	msg = append(msg, b...)
-	binary.LittleEndian.PutUint32(msg[0:4], uint32(len(msg)))
-	return msg
+	return buildMsg(t, body, "")
 }
 
 const pgDup = `ERROR: duplicate key value violates unique constraint "contacts_email_1_idx" (SQLSTATE 23505)`

@@ -169,6 +169,10 @@ const configSchema = z.object({
     stateBatch: z.coerce.number().int().positive().max(1000),
     /** Hand-overs pause while this many delivery states are not yet stored. */
     maxUnsettled: z.coerce.number().int().positive(),
+    /** With REDIS_URL: how long a connector's outbox lease lasts unrenewed (a crashed holder's pool moves after this). */
+    leaseMs: z.coerce.number().int().min(1500),
+    /** With REDIS_URL: how often the lease holder reads messages other processes stored (hints usually come first). */
+    pollMs: z.coerce.number().int().positive(),
   }),
   channels: z.array(channelConfigSchema),
   chatPlugin: z.object({

@@ -421,10 +421,11 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     async drain() {
       if (draining) return;
       draining = true;
-      log.info('draining: refusing new connections, handing connector lanes back, asking clients to reconnect elsewhere');
-      // No new connections: a balancer's next attempt goes to another process.
+      log.info({ noticeMs: config.drainNoticeMs }, 'draining: /ready answers 503, connector lanes go back, then clients are sent elsewhere');
+      // While health checks notice the 503, the lanes are handed back; then no new connections:
+      // a balancer's next attempt goes to another process.
+      await Promise.all([outbox.handBack(Math.min(5000, config.connectors.ackTimeoutMs)), new Promise((resolve) => setTimeout(resolve, config.drainNoticeMs))]);
       http.close();
-      await outbox.handBack(Math.min(5000, config.connectors.ackTimeoutMs));
       const told = reconnectClients();
       log.info({ clients: told }, 'drained: clients told to reconnect');
     },

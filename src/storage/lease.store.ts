@@ -23,14 +23,13 @@ export class MongoLeaseStore implements LeaseStore {
     return dbCall(this.timeoutMs, async () => {
       const now = Date.now();
       try {
-        const doc = await this.model
-          .findOneAndUpdate(
-            { _id: name, $or: [{ owner }, { until: { $lt: new Date(now) } }] },
-            { $set: { owner, until: new Date(now + ttlMs) } },
-            { upsert: true, returnDocument: 'after' },
-          )
-          .lean<LeaseDoc>();
-        return doc?.owner === owner;
+        // The driver's call: mongoose would cast the $or branch of an upsert's filter into the new document.
+        const doc = await this.model.collection.findOneAndUpdate(
+          { _id: name, $or: [{ owner }, { until: { $lt: new Date(now) } }] } as never,
+          { $set: { owner, until: new Date(now + ttlMs) } },
+          { upsert: true, returnDocument: 'after', includeResultMetadata: false },
+        );
+        return (doc as LeaseDoc | null)?.owner === owner;
       } catch (err) {
         if (isDuplicateKeyError(err)) return false;
         throw err;

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Server } from 'socket.io';
@@ -30,6 +31,7 @@ import { RedisLink } from './adapters/redis/redis-link.js';
 import { RateLimits } from './adapters/rate-limits/rate-limits.js';
 import { MongoLeaseStore } from './storage/lease.store.js';
 import { ClusterBus } from './transport/socket/cluster-bus.js';
+import { recoverableSessions } from './transport/socket/session-recovery.js';
 import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
 import { RoutingService } from './domain/routing.service.js';
 import { AgentActions } from './domain/agent-actions.js';
@@ -58,6 +60,9 @@ import { CredentialService } from './domain/credentials.service.js';
 import { MongoAgentCredentialStore } from './storage/agent-credential.store.js';
 import { SocketCredentialSessions } from './transport/socket/credential-sessions.js';
 
+/** With REDIS_URL, how long after a disconnection a client's session (rooms, missed broadcasts) can be recovered. */
+const RECOVERY_WINDOW_MS = 2 * 60_000;
+
 /** A connection that opens no namespace within this long is closed (Socket.IO's default is 45 s). */
 const SOCKET_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -83,10 +88,44 @@ export interface Hub {
   close(): Promise<void>;
 }
 
+/**
+ * While `refusing()`, a new Socket.IO session (a polling handshake or a WebSocket without `sid`)
+ * is answered 503 before Socket.IO sees it: a balancer counts that as this process failing and
+ * tries the next one (engine.io's own refusals are 400/403, which nginx does not retry).
+ * Requests of sessions already open go on. Must be called after Socket.IO has attached.
+ */
+function refuseNewSessionsWhile(http: HttpServer, refusing: () => boolean): void {
+  const isNewSession = (req: IncomingMessage): boolean => {
+    const url = req.url ?? '';
+    return url.startsWith('/socket.io/') && !/[?&]sid=/.test(url);
+  };
+  const body = JSON.stringify({ error: 'this hub process is stopping; connect again', code: 'UNAVAILABLE' });
+  const requests = http.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  http.removeAllListeners('request');
+  http.on('request', (req, res) => {
+    if (refusing() && isNewSession(req)) {
+      res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '1', Connection: 'close' }).end(body);
+      return;
+    }
+    for (const listener of requests) listener.call(http, req, res);
+  });
+  const upgrades = http.listeners('upgrade') as Array<(req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
+  http.removeAllListeners('upgrade');
+  http.on('upgrade', (req, socket, head) => {
+    if (refusing() && isNewSession(req)) {
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    for (const listener of upgrades) listener.call(http, req, socket, head);
+  });
+}
+
 /** Builds the hub from its parts; never listens by itself. */
 export function createHub(config: Config, deps: HubDeps): Hub {
   const { db, log } = deps;
   let draining = false;
+  /** Set while clients are sent to reconnect after a Redis outage: their sessions are not kept (the stream lacks the outage). */
+  let resyncing = false;
   // With REDIS_URL, processes share Socket.IO rooms (the Redis streams adapter), rate limits and hints.
   const redis = config.redisUrl ? new RedisLink({ url: config.redisUrl, commandTimeoutMs: 1000 }, log.child({ module: 'redis' })) : undefined;
   const limits = new RateLimits(redis?.client);
@@ -161,8 +200,16 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
     cors: { origin: (origin, cb) => cb(null, origins.allows(origin) ? (origin ?? false) : false), credentials: false },
     serveClient: false,
-    ...(redis ? { adapter: createAdapter(redis.adapterClient(), { maxLen: 100_000, readCount: 500 }) } : {}),
+    ...(redis
+      ? {
+          adapter: recoverableSessions(createAdapter(redis.adapterClient(), { maxLen: 100_000, readCount: 500 }) as never, () => resyncing, log.child({ module: 'socket' })) as never,
+          // A client that reconnects within this window (to any process) gets its rooms and the
+          // broadcasts it missed; its joins are checked again (socket.gateway.ts). After longer, afterSeq.
+          connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
+        }
+      : {}),
   });
+  refuseNewSessionsWhile(http, () => draining);
   const bus = new ClusterBus(redis ? io : undefined, log.child({ module: 'cluster' }));
   // Another process's change to a conversation reaches this cache as a hint (and its TTL bounds a lost one).
   cache.onChange((id) => bus.publish('conversationChanged', id));
@@ -409,7 +456,9 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       }
       const clients = engineClients();
       log.info({ clients: clients.length }, 'redis is back: clients reconnect to catch up on what other processes delivered meanwhile');
+      resyncing = true;
       for (const client of clients) setTimeout(() => client.close(), Math.random() * 3000).unref();
+      setTimeout(() => (resyncing = false), 3500).unref();
     });
   }
 

@@ -70,6 +70,8 @@ interface Pool {
   loading: Promise<void> | undefined;
   /** A wake arrived during a load: read again when it finishes. */
   reloadAgain: boolean;
+  /** Messages settled while a load was reading: its (older) copy of them must not queue them again. */
+  settledDuringLoad: Set<string>;
   /** With a cluster: whether this process holds the pool's lease, and until when it may act on it. */
   holder: boolean;
   leaseUntil: number;
@@ -233,11 +235,13 @@ export class OutboxService {
     metadata: Record<string, string | null>,
     delivery: StoredMessage['delivery'],
     notify = true,
+    onStored?: () => void,
   ): StoredMessage {
     const updated = this.applyLocally(message, state, metadata, delivery);
     const change: DeliveryChange = { id: message.id, state, metadata, delivery: delivery ?? null };
     this.states.write(change, () => {
       if (notify) this.announce(updated);
+      onStored?.();
     });
     return updated;
   }
@@ -265,6 +269,7 @@ export class OutboxService {
         moreInStore: false,
         loading: undefined,
         reloadAgain: false,
+        settledDuringLoad: new Set(),
         holder: false,
         leaseUntil: 0,
         leaseRenewedAt: 0,
@@ -294,6 +299,7 @@ export class OutboxService {
   private reload(pool: Pool, connector: string): void {
     if (pool.loading || this.closed || !this.holds(pool)) return;
     pool.lastLoadAt = Date.now();
+    pool.settledDuringLoad = new Set();
     pool.loading = this.store
       .pending(connector, this.options.loadBatch)
       .then((messages) => {
@@ -301,7 +307,7 @@ export class OutboxService {
         let added = 0;
         for (const m of messages) {
           // A change still being written would make the stored copy stale.
-          if (this.states.unsettled.has(m.id) || pool.queued.has(m.id)) continue;
+          if (this.states.unsettled.has(m.id) || pool.queued.has(m.id) || pool.settledDuringLoad.has(m.id)) continue;
           if (pool.links.size === 0) break;
           this.queue(pool, m);
           added += 1;
@@ -379,19 +385,18 @@ export class OutboxService {
     }
   }
 
-  private onAnswer(pool: Pool, lane: Lane, message: StoredMessage, link: ConnectorLink, ack: DeliveryAck): void {
+  /** Resolves once the answer's state is stored: only then does the lane hand over its next message. */
+  private onAnswer(pool: Pool, lane: Lane, message: StoredMessage, link: ConnectorLink, ack: DeliveryAck): Promise<void> | void {
     if (ack.ok) {
-      this.settle(pool, lane, message, ack.state === 'PENDING' ? 'PENDING' : 'DELIVERED', {
+      this.log.debug({ connector: link.connector, messageId: message.id, state: ack.state ?? 'DELIVERED' }, 'connector acked a message');
+      return this.settle(pool, lane, message, ack.state === 'PENDING' ? 'PENDING' : 'DELIVERED', {
         externalId: ack.externalId ?? null,
         error: null,
       });
-      this.log.debug({ connector: link.connector, messageId: message.id, state: ack.state ?? 'DELIVERED' }, 'connector acked a message');
-      return;
     }
     if (!ack.error.retryable) {
-      this.settle(pool, lane, message, 'FAILED', { error: ack.error.message });
       this.log.info({ connector: link.connector, messageId: message.id, error: ack.error.message }, 'connector refused a message');
-      return;
+      return this.settle(pool, lane, message, 'FAILED', { error: ack.error.message });
     }
     this.retry(pool, lane, message, link, ack.error.message, true);
   }
@@ -409,7 +414,7 @@ export class OutboxService {
     const ticket = message.delivery ?? { connector: link.connector, attempts: 0 };
     const attempts = ticket.attempts + (counts ? 1 : 0);
     if (attempts >= this.options.maxAttempts) {
-      this.settle(pool, lane, message, 'FAILED', { error: `gave up after ${attempts} attempts: ${reason}` });
+      void this.settle(pool, lane, message, 'FAILED', { error: `gave up after ${attempts} attempts: ${reason}` });
       return;
     }
     // The attempt count survives a restart; a retry is not a state change, so nobody is told.
@@ -428,15 +433,22 @@ export class OutboxService {
     lane.timer.unref();
   }
 
-  private settle(pool: Pool, lane: Lane, message: StoredMessage, state: MessageState, metadata: Record<string, string | null>): void {
+  /**
+   * The message is done with: its state is written, and the returned promise resolves once it is
+   * stored. The lane waits for that before its next hand-over, so a crash right after an answer
+   * repeats at most the one message per conversation whose state was not yet stored.
+   */
+  private settle(pool: Pool, lane: Lane, message: StoredMessage, state: MessageState, metadata: Record<string, string | null>): Promise<void> {
     lane.items.shift();
     lane.avoid = undefined;
     pool.queued.delete(message.id);
+    if (pool.loading) pool.settledDuringLoad.add(message.id);
     if (state === 'DELIVERED') this.stats.delivered += 1;
     else if (state === 'FAILED') this.stats.failed += 1;
     else this.stats.accepted += 1;
-    this.record(message, state, metadata, undefined);
+    const stored = new Promise<void>((resolve) => this.record(message, state, metadata, undefined, true, resolve));
     if (pool.queued.size === 0 && pool.moreInStore) this.reload(pool, message.delivery?.connector ?? message.channel);
+    return stored;
   }
 
   /** Whether this process may hand the pool's messages over: alone always; in a cluster while its lease is safely current. */

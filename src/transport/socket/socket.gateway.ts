@@ -29,6 +29,7 @@ import { ExpiryWatch } from './expiry-watch.js';
 import { handshakeRefusal } from './handshake-refusal.js';
 import { rooms } from './rooms.js';
 import type { BacklogGuard } from './write-backlog.js';
+import { restoredMemberships, type RestoredMembership } from './session-recovery.js';
 
 export interface SocketData {
   principal: Principal | undefined;
@@ -44,6 +45,8 @@ export interface SocketData {
   expiry?: ExpiryWatch | undefined;
   /** The principal this socket is counted for (caps, event budget): from the handshake, or its first join. */
   capKey?: string | undefined;
+  /** The joins a recovered socket had before its reconnection, to be checked again. */
+  restored?: RestoredMembership[] | undefined;
 }
 
 export type HubServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -197,6 +200,11 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   const limitKey = (socket: HubSocket): string => socket.data.capKey ?? `socket:${socket.id}`;
 
   io.use((socket, next) => {
+    // A recovered socket (connection state recovery) brings back the names of its joins; its
+    // rights are rebuilt on connection with the same checks as a join, never taken on trust.
+    const restored = socket.recovered ? restoredMemberships(socket.data) : [];
+    for (const key of Object.keys(socket.data)) delete (socket.data as unknown as Record<string, unknown>)[key];
+    socket.data.restored = restored;
     socket.data.memberships = new Map();
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     // A connector presents its key at registerConnector, where its id is known.
@@ -294,6 +302,32 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
     },
   };
 
+  /**
+   * A socket recovered by Socket.IO (it reconnected within the recovery window, here or on another
+   * process) got its rooms and missed broadcasts back, but not its rights: each join is made again
+   * with the handshake credential and the same checks as joinConversation; a join it no longer may
+   * make (revoked, ended, made with another token) loses its rooms, and the client joins again.
+   */
+  const rejoinRecovered = async (socket: HubSocket): Promise<void> => {
+    const principal = socket.data.principal;
+    if (principal?.kind === 'agent') await bindAgent(socket, principal);
+    // Only what this connection's own credential gives: its id's room, its agent's room, its customer credential's room.
+    const keep = new Set<string>([socket.id]);
+    if (principal?.kind === 'agent') keep.add(rooms.agent(principal.agentId));
+    if (principal?.kind === 'customer') keep.add(rooms.customerCredential(principal.conversationId));
+    for (const restored of socket.data.restored ?? []) {
+      try {
+        const { membership } = await deps.conversations.join(principal, restored.conversationId, restored.participantId, restored.participantName);
+        await enterConversation(socket, membership);
+        for (const room of socket.rooms) if (room.startsWith(`c:${restored.conversationId}`)) keep.add(room);
+      } catch (err) {
+        log.info({ socketId: socket.id, conversationId: restored.conversationId, code: toHubError(err).code }, 'a recovered join was not restored; the client must join again');
+      }
+    }
+    for (const room of [...socket.rooms]) if (!keep.has(room)) await socket.leave(room);
+    socket.data.restored = undefined;
+  };
+
   io.on('connection', (socket) => {
     const handshake = socket.data.principal;
     // Every namespace closes a socket once its credential expires, so it stops receiving at once.
@@ -312,6 +346,9 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
       bindAgent(socket, handshake).catch((err: unknown) => {
         log.warn({ err: toHubError(err).message, agentId: handshake.agentId }, 'could not register an agent connection');
       });
+    }
+    if (socket.recovered) {
+      rejoinRecovered(socket).catch((err: unknown) => log.warn({ err: toHubError(err).message, socketId: socket.id }, 'could not restore a recovered connection'));
     }
     // Events the hub does not know still get an answer, never silence.
     socket.onAny((event: string, ...args: unknown[]) => {

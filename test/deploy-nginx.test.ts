@@ -1,0 +1,245 @@
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import { COMPOSE_NGINX_CONF, renderComposeNginxConfig, renderNginxConfig, testNginxConfig } from '../tools/launch/nginx.js';
+import { clusterToolsMissing, startHubs, startNginx, startRedis, upstreamOf, type RunningNginx, type RunningRedis } from './support/cluster.js';
+import { agentToken, emitAck, initCustomer, nextEvent, postJson, type AnyAck, type InitBody } from './support/clients.js';
+import type { HubProcess } from './support/hub-process.js';
+import { SYSTEM_TOKEN } from './support/hub.js';
+import { freePort } from '../src/devstore/local-docstore.js';
+import { startTestStore, type TestStore } from './support/store.js';
+
+type Transport = 'websocket' | 'polling';
+
+/** A socket.io-client on the given transports, optionally from another loopback address (nginx hashes on it). */
+async function connectVia(url: string, auth: Record<string, unknown>, transports: Transport[], localAddress?: string): Promise<Socket> {
+  const agent = localAddress ? new Agent({ localAddress, keepAlive: true }) : undefined;
+  // engine.io-client hands `agent` to Node's http/ws requests; its type says string | boolean (a browser leftover).
+  const socket = io(url, { transports, auth, reconnection: false, forceNew: true, upgrade: false, ...(agent ? { agent: agent as unknown as string } : {}) });
+  opened.push({ socket, agent });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (err) => reject(err));
+  });
+  return socket;
+}
+const opened: Array<{ socket: Socket; agent: Agent | undefined }> = [];
+function closeOpened(): void {
+  for (const { socket, agent } of opened.splice(0)) {
+    socket.close();
+    agent?.destroy();
+  }
+}
+
+/** A customer of a fresh web conversation, connected and joined through `url`. */
+async function customerVia(url: string, transports: Transport[], localAddress?: string): Promise<{ init: InitBody; socket: Socket }> {
+  const init = await initCustomer(url);
+  const socket = await connectVia(url, { token: init.token }, transports, localAddress);
+  const info = nextEvent(socket, 'conversationInfo');
+  const ack = await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id, name: init.participant.name });
+  expect(ack.ok, JSON.stringify(ack)).to.equal(true);
+  await info;
+  return { init, socket };
+}
+
+function say(socket: Socket, init: InitBody, text: string): Promise<AnyAck> {
+  return emitAck(socket, 'sendMessage', {
+    conversationId: init.conversationId,
+    type: 'ChatMessage',
+    from: { id: init.participant.id, name: init.participant.name },
+    to: [],
+    text,
+  });
+}
+
+/** The engine.io session id of a connected client (the `sid` of its polling requests). */
+function engineSid(socket: Socket): string {
+  const sid = (socket.io.engine as unknown as { id: string | null }).id;
+  if (!sid) throw new Error('no engine.io session id');
+  return sid;
+}
+
+/** The upstreams nginx's access log names for `/socket.io/` requests of engine.io session `sid`. */
+function upstreamsOfSession(nginx: RunningNginx, sid: string): string[] {
+  const lines = nginx.accessLines().filter((l) => l.includes('/socket.io/') && l.includes(`sid=${sid}`));
+  return lines.map((l) => /upstream=(\S+)/.exec(l)?.[1] ?? '?');
+}
+
+describe('deploy/nginx.conf', () => {
+  it('is the rendering of deploy/nginx.conf.template for docker-compose (regenerate: npm run deploy:nginx-conf)', () => {
+    expect(readFileSync(COMPOSE_NGINX_CONF, 'utf8')).to.equal(renderComposeNginxConfig());
+  });
+
+  it('passes `nginx -t` when rendered for local hubs, and nginx -t refuses a broken one', async function () {
+    const missing = clusterToolsMissing();
+    if (missing) return this.skip();
+    const prefix = mkdtempSync(join(tmpdir(), 'hub-nginx-t-'));
+    try {
+      const conf = join(prefix, 'nginx.conf');
+      const text = renderNginxConfig({ upstreams: ['127.0.0.1:1', '127.0.0.1:2'], listen: `127.0.0.1:${await freePort()}`, target: { kind: 'local', prefix } });
+      writeFileSync(conf, text);
+      const good = testNginxConfig(conf, prefix);
+      expect(good.ok, good.output).to.equal(true);
+      expect(good.output).to.match(/test is successful/);
+      writeFileSync(conf, text.replace('proxy_http_version 1.1;', 'proxy_http_version 1.1'));
+      expect(testNginxConfig(conf, prefix).ok, 'a missing semicolon is refused').to.equal(false);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * Issue 15, item 6: Debian's nginx with the shipped configuration in front of three real hub
+ * processes (one database, one redis-server): HTTP, Socket.IO over WebSocket and over
+ * long-polling (sticky), and a stopped hub's new clients landing on another.
+ */
+describe('deploy: nginx in front of three hub processes', function () {
+  this.timeout(90_000);
+  let store: TestStore | undefined;
+  let redis: RunningRedis | undefined;
+  let hubs: HubProcess[] = [];
+  let nginx: RunningNginx | undefined;
+
+  before(async function () {
+    const missing = clusterToolsMissing();
+    if (missing) {
+      console.log(`      skipped: ${missing}`);
+      return this.skip();
+    }
+    this.timeout(180_000);
+    store = await startTestStore();
+    redis = await startRedis();
+    hubs = await startHubs(3, store.uri('deploy_nginx'), redis.url, {
+      RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
+      RATE_LIMIT_INIT_PER_MINUTE_PER_IP: '1000',
+    });
+    nginx = await startNginx(hubs.map(upstreamOf));
+  });
+  afterEach(() => closeOpened());
+  after(async () => {
+    closeOpened();
+    await nginx?.stop();
+    await Promise.all(hubs.map((h) => h.stop()));
+    await redis?.stop();
+    await store?.close();
+  });
+
+  it('serves /health and /ready, keeps /metrics internal, and forwards the HTTP API', async () => {
+    const lb = nginx!.url;
+    expect((await fetch(`${lb}/health`)).status).to.equal(200);
+    expect((await fetch(`${lb}/ready`)).status).to.equal(200);
+    expect((await fetch(`${lb}/metrics`)).status, 'per-process counters are scraped from each hub').to.equal(404);
+    expect((await fetch(`${hubs[0]!.url}/metrics`)).status).to.equal(200);
+
+    const init = await initCustomer(lb);
+    expect(init.conversationId).to.be.a('string');
+    const token = await agentToken(lb, 'agent-nginx-http');
+    expect(token).to.be.a('string');
+    // The conversation opened through nginx is listed through nginx, whichever process answers.
+    const list = await postJson<{ data: unknown[] }>(`${lb}/messages.list`, { conversation_id: init.conversationId }, { authorization: `Bearer ${SYSTEM_TOKEN}` });
+    expect(list.status, JSON.stringify(list.body)).to.equal(200);
+    expect(list.body.data).to.be.an('array');
+  });
+
+  it('lets the hub answer an oversize JSON body itself, and stops a far larger one at nginx', async () => {
+    const lb = nginx!.url;
+    // Above the hub's 256kb but within nginx's headroom: the hub's own JSON error.
+    const hubSized = await fetch(`${lb}/api/customer/init`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ firstName: 'x'.repeat(280 * 1024) }),
+    });
+    expect(hubSized.status).to.equal(413);
+    expect(hubSized.headers.get('content-type') ?? '').to.match(/json/);
+    const huge = await fetch(`${lb}/api/customer/init`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ firstName: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    expect(huge.status).to.equal(413);
+    expect(huge.headers.get('content-type') ?? '', 'nginx, not the hub, refused it').to.match(/html/);
+  });
+
+  for (const transport of ['websocket', 'polling'] as const) {
+    it(`carries Socket.IO over ${transport} only: connect, join, send, ack`, async () => {
+      const { init, socket } = await customerVia(nginx!.url, [transport]);
+      expect(socket.io.engine.transport.name).to.equal(transport);
+      for (let i = 0; i < 5; i += 1) {
+        const ack = await say(socket, init, `over ${transport} ${i}`);
+        expect(ack.ok, JSON.stringify(ack)).to.equal(true);
+      }
+      expect(socket.connected).to.equal(true);
+    });
+  }
+
+  it('keeps each long-polling session on one upstream over many round trips, while clients spread over the hubs', async () => {
+    const sessions: Array<{ sid: string; address: string }> = [];
+    // Ten client addresses (127.0.0.0/8 is all loopback): nginx hashes on the address.
+    for (let n = 2; n <= 11; n += 1) {
+      const address = `127.0.0.${n}`;
+      const { init, socket } = await customerVia(nginx!.url, ['polling'], address);
+      for (let i = 0; i < 8; i += 1) {
+        const ack = await say(socket, init, `poll ${i}`);
+        expect(ack.ok, `${address} message ${i}: ${JSON.stringify(ack)}`).to.equal(true);
+      }
+      expect(socket.io.engine.transport.name).to.equal('polling');
+      sessions.push({ sid: engineSid(socket), address });
+    }
+    const used = new Set<string>();
+    for (const { sid, address } of sessions) {
+      const upstreams = upstreamsOfSession(nginx!, sid);
+      expect(upstreams.length, `${address}: polling requests logged`).to.be.greaterThan(10);
+      expect(new Set(upstreams).size, `${address}: one upstream for every request of session ${sid}: ${upstreams.join(' ')}`).to.equal(1);
+      used.add(upstreams[0]!);
+    }
+    expect(used.size, `sessions spread over the hubs: ${[...used].join(' ')}`).to.be.greaterThan(1);
+  });
+
+  it('control: without the sticky hash (round-robin), a long-polling session breaks', async () => {
+    const roundRobin = await startNginx(hubs.map(upstreamOf), { balance: 'round-robin' });
+    try {
+      let broken = false;
+      try {
+        const { init, socket } = await customerVia(roundRobin.url, ['polling']);
+        for (let i = 0; i < 10 && !broken; i += 1) {
+          const ack = await say(socket, init, `rr ${i}`).catch(() => undefined);
+          broken = !ack?.ok || !socket.connected;
+        }
+      } catch {
+        broken = true; // the handshake's next request reached another process: "Session ID unknown"
+      }
+      expect(broken, 'a polling session through round-robin should fail; if not, the stickiness test proves nothing').to.equal(true);
+    } finally {
+      await roundRobin.stop();
+    }
+  });
+
+  it('sends the new connections of a stopped hub (SIGTERM) to the others', async () => {
+    // Which hub does this client address hash to?
+    const first = await customerVia(nginx!.url, ['polling']);
+    const [upstream] = upstreamsOfSession(nginx!, engineSid(first.socket));
+    const victim = hubs.find((h) => upstreamOf(h) === upstream);
+    expect(victim, `upstream ${upstream} is one of the hubs`).to.not.equal(undefined);
+    first.socket.close();
+    await victim!.stop();
+    expect(await fetch(`${victim!.url}/health`).then(() => 'up', () => 'down')).to.equal('down');
+
+    // The same address again: its hub is gone, nginx takes the next (connection refused is retried, even for POST).
+    for (const transport of ['polling', 'websocket'] as const) {
+      const { init, socket } = await customerVia(nginx!.url, [transport]);
+      const ack = await say(socket, init, `after the stop, over ${transport}`);
+      expect(ack.ok, JSON.stringify(ack)).to.equal(true);
+      if (transport === 'polling') {
+        const now = upstreamsOfSession(nginx!, engineSid(socket));
+        expect(new Set(now).size).to.equal(1);
+        expect(now[0]).to.not.equal(upstream);
+      }
+    }
+    expect((await fetch(`${nginx!.url}/ready`)).status).to.equal(200);
+    hubs = hubs.filter((h) => h !== victim);
+  });
+});

@@ -164,6 +164,7 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   if (!bin) throw new Error('nginx is not installed (apt-get install nginx)');
   const ownDir = options.dir === undefined;
   const prefix = options.dir ?? mkdtempSync(join(tmpdir(), 'hub-nginx-'));
+  preparePrefix(prefix);
   const host = options.host ?? '127.0.0.1';
   const port = options.port > 0 ? options.port : await freePort();
   const confFile = join(prefix, 'nginx.conf');

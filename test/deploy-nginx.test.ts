@@ -4,7 +4,9 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
-import { COMPOSE_NGINX_CONF, renderComposeNginxConfig, renderNginxConfig, testNginxConfig } from '../tools/launch/nginx.js';
+import { parse as parseYaml } from 'yaml';
+import { PROJECT_ROOT } from '../src/config.js';
+import { COMPOSE_NGINX_CONF, COMPOSE_UPSTREAMS, renderComposeNginxConfig, renderNginxConfig, testNginxConfig } from '../tools/launch/nginx.js';
 import { clusterToolsMissing, startHubs, startNginx, startRedis, upstreamOf, type RunningNginx, type RunningRedis } from './support/cluster.js';
 import { agentToken, emitAck, initCustomer, nextEvent, postJson, type AnyAck, type InitBody } from './support/clients.js';
 import type { HubProcess } from './support/hub-process.js';
@@ -89,6 +91,72 @@ describe('deploy/nginx.conf', () => {
     } finally {
       rmSync(prefix, { recursive: true, force: true });
     }
+  });
+});
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
+}
+
+/** Docker is not here: the compose file is checked as data, against the files it names and the nginx configuration. */
+describe('deploy/docker-compose.yml', () => {
+  const file = join(PROJECT_ROOT, 'deploy', 'docker-compose.yml');
+  const text = readFileSync(file, 'utf8');
+  const services = (parseYaml(text, { merge: true }) as { services: Record<string, ComposeService> }).services;
+  const hubs = Object.keys(services).filter((n) => /^hub\d+$/.test(n));
+
+  it('runs three hubs of the repository image on one replica set and one Redis, behind the nginx upstreams', () => {
+    expect(hubs).to.deep.equal(['hub1', 'hub2', 'hub3']);
+    expect(COMPOSE_UPSTREAMS).to.deep.equal(hubs.map((h) => `${h}:8080`));
+    for (const name of hubs) {
+      const hub = services[name]!;
+      expect(hub.build?.dockerfile).to.equal('Dockerfile');
+      const env = hub.environment ?? {};
+      // Several hosts: not a WHATWG URL.
+      const uri = /^mongodb:\/\/([^/]+)\/(\w+)\?(.*)$/.exec(env['MONGODB_URI'] ?? '');
+      expect(uri, env['MONGODB_URI']).to.not.equal(null);
+      expect(new URLSearchParams(uri![3]).get('replicaSet')).to.equal('rs0');
+      const hosts = uri![1]!.split(',');
+      expect(hosts).to.have.length(3);
+      for (const host of hosts) {
+        const mongo = services[host.split(':')[0]!];
+        expect(mongo?.command, host).to.include.members(['--replSet', 'rs0']);
+      }
+      expect(new URL(env['REDIS_URL'] ?? '').hostname).to.equal('redis');
+      expect(services['redis']?.image).to.match(/^redis:7/);
+      expect(env['HUB_SECRET']).to.match(/^\$\{HUB_SECRET:\?/);
+      expect(env['SYSTEM_TOKEN']).to.match(/^\$\{SYSTEM_TOKEN:\?/);
+      expect(env['TRUST_PROXY']).to.be.a('string').and.not.equal('');
+      expect(hub.depends_on?.['mongo-init']?.condition).to.equal('service_completed_successfully');
+    }
+    expect(services['mongo-init']?.command?.join(' ')).to.match(/rs\.initiate/);
+    expect(services['nginx']?.volumes).to.include('./nginx.conf:/etc/nginx/nginx.conf:ro');
+  });
+
+  it('starts each connector from its built main with a key the hubs accept', () => {
+    const keys = services['hub1']?.environment?.['CONNECTOR_KEYS'] ?? '';
+    for (const name of ['sms', 'facebook', 'web']) {
+      const connector = services[name]!;
+      const main = connector.command?.[1] ?? '';
+      expect(main).to.equal(`connectors/${name}/dist/src/main.js`);
+      expect(readFileSync(join(PROJECT_ROOT, main.replace('/dist/src/', '/src/').replace(/\.js$/, '.ts')), 'utf8')).to.be.a('string');
+      const key = /^\$\{(\w+):\?/.exec(connector.environment?.['CONNECTOR_KEY'] ?? '')?.[1];
+      expect(key, `${name}: CONNECTOR_KEY from a required variable`).to.be.a('string');
+      expect(keys, `${name}'s key is in CONNECTOR_KEYS`).to.include(`\${${key}:?}`);
+      expect(connector.environment?.['HUB_URL']).to.equal('http://nginx');
+    }
+  });
+
+  it('names every variable it reads in deploy/.env.example', () => {
+    const example = readFileSync(join(PROJECT_ROOT, 'deploy', '.env.example'), 'utf8');
+    const listed = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    const used = new Set([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]));
+    expect([...used].filter((v) => !listed.has(v))).to.deep.equal([]);
   });
 });
 

@@ -123,6 +123,8 @@ const configSchema = z.object({
   jsonBodyLimit: z.string(),
   socketMaxPayloadBytes: z.coerce.number().int().positive(),
   dbTimeoutMs: z.coerce.number().int().positive(),
+  /** On SIGTERM, how long /ready answers 503 (and new connections are refused) before the listener closes. */
+  drainNoticeMs: z.coerce.number().int().min(0).max(5000),
   dbServerSelectionTimeoutMs: z.coerce.number().int().positive(),
   historyLimit: z.coerce.number().int().positive().max(1000),
   historyCacheMessages: z.coerce.number().int().min(0),
@@ -169,6 +171,10 @@ const configSchema = z.object({
     stateBatch: z.coerce.number().int().positive().max(1000),
     /** Hand-overs pause while this many delivery states are not yet stored. */
     maxUnsettled: z.coerce.number().int().positive(),
+    /** With REDIS_URL: how long a connector's outbox lease lasts unrenewed (a crashed holder's pool moves after this). */
+    leaseMs: z.coerce.number().int().min(1500),
+    /** With REDIS_URL: how often the lease holder reads messages other processes stored (hints usually come first). */
+    pollMs: z.coerce.number().int().positive(),
   }),
   channels: z.array(channelConfigSchema),
   chatPlugin: z.object({
@@ -281,6 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       cacheMaxBytes: env['TRANSCRIPT_CACHE_MAX_BYTES'] ?? transcripts['cacheMaxBytes'],
     },
     redisUrl: env['REDIS_URL'] || undefined,
+    drainNoticeMs: env['DRAIN_NOTICE_MS'] ?? defaults['drainNoticeMs'],
     webhookUrl: env['WEBHOOK_URL'] || undefined,
     webhookSecret: env['WEBHOOK_SECRET'] || undefined,
     webhooks: {
@@ -321,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LoadedConfig {
       ackTimeoutMs: env['CONNECTOR_ACK_TIMEOUT_MS'] ?? conn['ackTimeoutMs'],
       retryBaseMs: env['CONNECTOR_RETRY_BASE_MS'] ?? conn['retryBaseMs'],
       maxAttempts: env['CONNECTOR_MAX_ATTEMPTS'] ?? conn['maxAttempts'],
+      leaseMs: env['CONNECTOR_LEASE_MS'] ?? conn['leaseMs'],
     },
     channels: parseChannels(env['CHANNELS'], defaults['channels']),
     chatPlugin: {

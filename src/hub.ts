@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Server } from 'socket.io';
 import { TokenService } from './auth/token.service.js';
 import type { Config } from './config.js';
@@ -24,12 +25,16 @@ import { SocketRealtime } from './transport/socket/realtime.adapter.js';
 import { toWireMessage } from './domain/types.js';
 import { TranscriptService } from './domain/transcript.service.js';
 import { WorkerTranscriptRenderer } from './adapters/pdf/render-pool.js';
-import { MemoryMailQuota } from './adapters/mail/mail-quota.js';
+import { RateLimitedMailQuota } from './adapters/mail/mail-quota.js';
+import { RedisLink } from './adapters/redis/redis-link.js';
+import { RateLimits } from './adapters/rate-limits/rate-limits.js';
+import { MongoLeaseStore } from './storage/lease.store.js';
+import { ClusterBus } from './transport/socket/cluster-bus.js';
 import { SmtpMailer } from './adapters/mail/smtp.mailer.js';
 import { RoutingService } from './domain/routing.service.js';
 import { AgentActions } from './domain/agent-actions.js';
 import { MongoAgentStore } from './storage/agent.store.js';
-import { SocketAgentSessions } from './transport/socket/agent-sessions.js';
+import { ClusteredAgentSessions, SocketAgentSessions } from './transport/socket/agent-sessions.js';
 import { ChatPluginService } from './domain/chat-plugin.service.js';
 import { ContactsService } from './domain/contacts.service.js';
 import { DeferredSends } from './domain/deferred-sends.js';
@@ -67,6 +72,13 @@ export interface Hub {
   tokens: TokenService;
   /** Where services announce webhook events (a no-op when WEBHOOK_URL is unset). */
   webhooks: WebhookPort;
+  /**
+   * The first half of a graceful stop (SIGTERM): /ready answers 503, new connections are refused,
+   * the connector lanes are handed back (in-flight hand-overs answered, their states stored, the
+   * leases released), and every client is told to reconnect (its transport closes, so Socket.IO
+   * reconnects it, through the load balancer to another process). close() does the rest.
+   */
+  drain(): Promise<void>;
   /** Stops accepting, lets queued writes finish, and closes sockets. Leaves the database to its owner. */
   close(): Promise<void>;
 }
@@ -74,6 +86,10 @@ export interface Hub {
 /** Builds the hub from its parts; never listens by itself. */
 export function createHub(config: Config, deps: HubDeps): Hub {
   const { db, log } = deps;
+  let draining = false;
+  // With REDIS_URL, processes share Socket.IO rooms (the Redis streams adapter), rate limits and hints.
+  const redis = config.redisUrl ? new RedisLink({ url: config.redisUrl, commandTimeoutMs: 1000 }, log.child({ module: 'redis' })) : undefined;
+  const limits = new RateLimits(redis?.client);
   const origins = new OriginPolicy(config.allowedOrigins);
   const tokens = new TokenService({
     secret: config.hubSecret,
@@ -137,6 +153,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     // A transport is opened only from an allowed origin, and within the per-address cap, which also
     // counts connections that never open a namespace (Socket.IO drops those after connectTimeout).
     allowRequest: (req, callback) => {
+      if (draining) return callback('this hub process is stopping; connect again', false);
       if (!origins.allows(req.headers.origin)) return callback(null, false);
       if (!caps.transportAllowed(transportAddress(req))) return callback('too many connections from this address', false);
       callback(null, true);
@@ -144,7 +161,12 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
     cors: { origin: (origin, cb) => cb(null, origins.allows(origin) ? (origin ?? false) : false), credentials: false },
     serveClient: false,
+    ...(redis ? { adapter: createAdapter(redis.adapterClient(), { maxLen: 100_000, readCount: 500 }) } : {}),
   });
+  const bus = new ClusterBus(redis ? io : undefined, log.child({ module: 'cluster' }));
+  // Another process's change to a conversation reaches this cache as a hint (and its TTL bounds a lost one).
+  cache.onChange((id) => bus.publish('conversationChanged', id));
+  bus.on('conversationChanged', (id) => cache.forget(id));
   io.engine.on('connection', (transport: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
     transport.once('close', caps.countTransport(transportAddress(transport.request)));
   });
@@ -156,7 +178,8 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   );
 
   // The sessions read history through the conversation service, built just below (it needs the routing).
-  const sessions = new SocketAgentSessions(io, (membership) => conversations.joinHistory(membership), backlog);
+  const localSessions = new SocketAgentSessions(io, (membership) => conversations.joinHistory(membership), backlog);
+  const sessions = redis ? new ClusteredAgentSessions(localSessions, bus, (id) => cache.get(id)) : localSessions;
   const agentStore = new MongoAgentStore(db, config.dbTimeoutMs);
   const routing = new RoutingService(conversationStore, agentStore, cache, writer, realtime, sessions, config.routing, log.child({ module: 'routing' }));
   // Every token is checked for revocation here: conversations' resume epochs (through the cache) and agents' token epochs.
@@ -191,7 +214,25 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   );
   // The outbox lives on the messages collection: the message store serves both ports.
   const states = new DeliveryStateWriter(messageStore, log.child({ module: 'delivery-states' }), config.connectors.stateBatch);
-  const outbox = new OutboxService(messageStore, states, { ...config.connectors, loadBatch: 500 }, log.child({ module: 'outbox' }));
+  const outbox = new OutboxService(
+    messageStore,
+    states,
+    { ...config.connectors, loadBatch: 500 },
+    log.child({ module: 'outbox' }),
+    // Several processes: the one holding a connector's lease delivers its messages, wherever they were stored.
+    redis
+      ? {
+          leases: new MongoLeaseStore(db, config.dbTimeoutMs),
+          owner: routing.processId,
+          leaseMs: config.connectors.leaseMs,
+          pollMs: config.connectors.pollMs,
+          wake: (connector) => bus.publish('outboxWake', connector),
+          released: (connector) => bus.publish('outboxReleased', connector),
+        }
+      : undefined,
+  );
+  bus.on('outboxWake', (connector) => outbox.wakeFromPeer(connector));
+  bus.on('outboxReleased', (connector) => outbox.releasedByPeer(connector));
   outbox.observe((message) => {
     history.update(message);
     realtime.updated(toWireMessage(message));
@@ -238,7 +279,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       log.child({ module: 'transcripts' }),
     ),
     mailer,
-    new MemoryMailQuota(config.mail),
+    new RateLimitedMailQuota(config.mail, limits),
     config.transcripts,
     log.child({ module: 'transcripts' }),
   );
@@ -315,6 +356,11 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     log: log.child({ module: 'http' }),
     origins,
     jsonBodyLimit: config.jsonBodyLimit,
+    limits,
+    readiness: {
+      draining: () => draining,
+      redis: () => (redis ? { state: redis.state, downForMs: redis.downForMs } : undefined),
+    },
     initPerMinutePerIp: config.rateLimits.initPerMinutePerIp,
     chatPluginAuthPerMinutePerIp: config.chatPlugin.authenticatePerMinutePerIp,
     chatPluginSendsPerSecond: config.rateLimits.socketEventsPerSecond,
@@ -333,6 +379,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     actions,
     credentials,
     log: log.child({ module: 'socket' }),
+    limits,
     eventsPerSecond: config.rateLimits.socketEventsPerSecond,
     maxEventBytes: config.socketMaxPayloadBytes,
     admission,
@@ -342,11 +389,46 @@ export function createHub(config: Config, deps: HubDeps): Hub {
   });
   pluginSessions = attachChatPlugin(io, { credentials, chatPlugin, log: log.child({ module: 'chatplugin' }), admission });
 
+  /** The engine's open connections (each carries a client's namespaces). */
+  const engineClients = (): Array<{ close(): void }> => Object.values((io.engine as unknown as { clients: Record<string, { close(): void }> }).clients);
+  /** Closes every client's transport, so Socket.IO reconnects it (to another process, behind a balancer). */
+  const reconnectClients = (): number => {
+    const clients = engineClients();
+    for (const client of clients) client.close();
+    return clients.length;
+  };
+  if (redis) {
+    // What other processes broadcast while Redis was away never reached this process's clients:
+    // once it is back, they reconnect (spread over a few seconds) and catch up with afterSeq.
+    let wasUp = false;
+    redis.onChange((state) => {
+      if (state !== 'up') return;
+      if (!wasUp) {
+        wasUp = true;
+        return;
+      }
+      const clients = engineClients();
+      log.info({ clients: clients.length }, 'redis is back: clients reconnect to catch up on what other processes delivered meanwhile');
+      for (const client of clients) setTimeout(() => client.close(), Math.random() * 3000).unref();
+    });
+  }
+
   return {
     http,
     io,
     tokens,
     webhooks,
+    async drain() {
+      if (draining) return;
+      draining = true;
+      log.info({ noticeMs: config.drainNoticeMs }, 'draining: /ready answers 503, connector lanes go back, then clients are sent elsewhere');
+      // While health checks notice the 503, the lanes are handed back; then no new connections:
+      // a balancer's next attempt goes to another process.
+      await Promise.all([outbox.handBack(Math.min(5000, config.connectors.ackTimeoutMs)), new Promise((resolve) => setTimeout(resolve, config.drainNoticeMs))]);
+      http.close();
+      const told = reconnectClients();
+      log.info({ clients: told }, 'drained: clients told to reconnect');
+    },
     async close() {
       routing.close();
       backlog.close();
@@ -367,6 +449,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
       outbox.close();
       mailer?.close();
       await transcripts.close();
+      await redis?.close();
       http.closeAllConnections();
     },
   };

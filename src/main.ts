@@ -4,7 +4,7 @@ import { createHub } from './hub.js';
 import { createLogger } from './logger.js';
 import { Database } from './storage/database.js';
 
-/** How long a clean shutdown may take before the process exits anyway. */
+/** How long a clean shutdown (drain and close) may take before the process exits anyway (docs/operations.md). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** The only place that wires concrete parts: config, database, hub, listen, signals. */
@@ -61,6 +61,9 @@ async function main(): Promise<void> {
       log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long; exiting');
       process.exit(1);
     }, SHUTDOWN_GRACE_MS).unref();
+    // Drain first (503 on /ready, no new connections, connector lanes handed back, clients sent
+    // elsewhere), then settle what was acked (queued writes, delivery states, webhook events).
+    await hub.drain();
     await hub.close();
     await db.close();
     await docstore?.stop();

@@ -59,4 +59,16 @@ export interface ClientToServerEvents {
   leaveConversation: (payload: unknown, ack?: Ack<{ conversation: WireConversation }>) => void;
 }
 
-export type InterServerEvents = Record<string, never>;
+/** Hints between hub processes (serverSideEmit over the Redis adapter); see transport/socket/cluster-bus.ts. */
+export interface InterServerEvents {
+  /** A conversation was written: drop it from the conversation cache. */
+  conversationChanged: (conversationId: string) => void;
+  /** The routing put an agent in a conversation: their sockets on other processes join it too. */
+  agentJoined: (agentId: string, conversationId: string) => void;
+  /** An agent was taken out of a conversation: their sockets on other processes leave it. */
+  agentLeft: (agentId: string, conversationId: string) => void;
+  /** A message owed to this connector was stored: the process holding its outbox lease reads it. */
+  outboxWake: (connector: string) => void;
+  /** The outbox lease of this connector was given up: a process with members takes it now. */
+  outboxReleased: (connector: string) => void;
+}

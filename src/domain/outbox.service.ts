@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DeliveryAck } from '../contracts/schemas.js';
 import type { DeliveryStateWriter } from './delivery-state.writer.js';
-import type { DeliveryChange, OutboxStore } from './ports.js';
+import type { DeliveryChange, LeaseStore, OutboxStore } from './ports.js';
 import { forCustomer, toWireMessage, type MessageState, type StoredMessage, type WireMessage } from './types.js';
 
 /** One connected member of a connector pool, as the transport provides it. */
@@ -28,6 +28,26 @@ export interface OutboxOptions {
   maxUnsettled: number;
 }
 
+/**
+ * How the outbox shares a connector's traffic with the other processes of a deployment: the
+ * process holding the connector's lease (in the database) hands its messages to the pool
+ * members connected to it, whichever process stored them; the others' members stand by and
+ * take the lease over when that process stops, crashes or loses its last member.
+ */
+export interface OutboxCluster {
+  leases: LeaseStore;
+  /** This process, as the lease owner. */
+  owner: string;
+  /** How long a lease lasts unrenewed; the holder renews it every third of that. */
+  leaseMs: number;
+  /** How often the holder reads the database for messages stored elsewhere (a hint may be lost). */
+  pollMs: number;
+  /** Tells the other processes that a message owed to `connector` was stored here. */
+  wake(connector: string): void;
+  /** Tells them this process gave up `connector`'s lease, so one with members takes it now. */
+  released(connector: string): void;
+}
+
 /** One conversation's messages for a connector: sent one at a time, in seq order. */
 interface Lane {
   conversationId: string;
@@ -48,6 +68,14 @@ interface Pool {
   /** True when the last reload filled its batch: more may wait in the database. */
   moreInStore: boolean;
   loading: Promise<void> | undefined;
+  /** A wake arrived during a load: read again when it finishes. */
+  reloadAgain: boolean;
+  /** With a cluster: whether this process holds the pool's lease, and until when it may act on it. */
+  holder: boolean;
+  leaseUntil: number;
+  leaseRenewedAt: number;
+  leaseCall: Promise<void> | undefined;
+  lastLoadAt: number;
 }
 
 export interface OutboxStats {
@@ -75,6 +103,9 @@ export class OutboxService {
   private readonly pools = new Map<string, Pool>();
   private readonly observers: DeliveryObserver[] = [];
   private closed = false;
+  /** Set while the process drains: nothing new is handed over. */
+  private handingBack = false;
+  private readonly tick: NodeJS.Timeout | undefined;
   readonly stats: OutboxStats = { handovers: 0, delivered: 0, accepted: 0, failed: 0, retries: 0 };
 
   constructor(
@@ -82,10 +113,15 @@ export class OutboxService {
     private readonly states: DeliveryStateWriter,
     private readonly options: OutboxOptions,
     private readonly log: Logger,
+    private readonly cluster?: OutboxCluster,
   ) {
     this.states.onProgress(() => {
       if (this.states.backlog < this.options.maxUnsettled) for (const pool of this.pools.values()) this.wake(pool);
     });
+    if (cluster) {
+      this.tick = setInterval(() => this.onTick(), Math.min(cluster.pollMs, Math.floor(cluster.leaseMs / 3)));
+      this.tick.unref();
+    }
   }
 
   /** Calls `observer` with every message whose delivery state changed, once the change is stored. */
@@ -98,9 +134,59 @@ export class OutboxService {
     const connector = message.delivery?.connector;
     if (!connector || this.closed) return;
     const pool = this.pools.get(connector);
-    // Without a member in this process the message waits in the database until one registers.
-    if (!pool || pool.links.size === 0) return;
+    // Without a member here (or the lease) the message waits in the database for the process that
+    // holds the lease, which the hint reaches at once, or until a member registers.
+    if (!pool || pool.links.size === 0 || !this.holds(pool)) {
+      this.cluster?.wake(connector);
+      return;
+    }
     this.queue(pool, message);
+  }
+
+  /** Another process stored a message owed to `connector`: the holder reads what waits. */
+  wakeFromPeer(connector: string): void {
+    const pool = this.pools.get(connector);
+    if (!pool || pool.links.size === 0 || !this.holds(pool)) return;
+    if (pool.loading) pool.reloadAgain = true;
+    else this.reload(pool, connector);
+  }
+
+  /** Another process gave `connector`'s lease up: take it if members are here. */
+  releasedByPeer(connector: string): void {
+    const pool = this.pools.get(connector);
+    if (pool && pool.links.size > 0 && !pool.holder) this.claim(pool, connector);
+  }
+
+  /** Per connector, whether this process holds its lease (always, alone). */
+  holding(connector: string): boolean {
+    const pool = this.pools.get(connector);
+    return pool !== undefined && this.holds(pool);
+  }
+
+  /**
+   * The process is stopping: hand nothing new over, let the hand-overs in flight be answered
+   * (within `timeoutMs`), store their states, then give the leases up for another process.
+   */
+  async handBack(timeoutMs: number): Promise<void> {
+    this.handingBack = true;
+    const deadline = Date.now() + timeoutMs;
+    const busy = (): boolean => [...this.pools.values()].some((pool) => [...pool.lanes.values()].some((lane) => lane.busy));
+    while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await this.states.drain();
+    if (!this.cluster) return;
+    const cluster = this.cluster;
+    await Promise.all(
+      [...this.pools.entries()]
+        .filter(([, pool]) => pool.holder)
+        .map(async ([connector, pool]) => {
+          pool.holder = false;
+          await cluster.leases.release(leaseName(connector), cluster.owner).catch((err: unknown) => {
+            this.log.warn({ connector, err: (err as Error).message }, 'could not release the outbox lease; it expires by itself');
+          });
+          cluster.released(connector);
+          this.log.info({ connector }, 'outbox lease handed back');
+        }),
+    );
   }
 
   /** A connector socket registered: it joins its pool; the first member loads what is waiting. */
@@ -109,7 +195,10 @@ export class OutboxService {
     const first = pool.links.size === 0;
     pool.links.set(link.id, { link, inFlight: 0 });
     this.log.info({ connector: link.connector, link: link.id, members: pool.links.size }, 'connector joined its pool');
-    if (first) this.reload(pool, link.connector);
+    if (this.cluster) {
+      // The lease decides which process delivers; taking it loads what waits.
+      if (!pool.holder) this.claim(pool, link.connector);
+    } else if (first) this.reload(pool, link.connector);
     this.wake(pool);
   }
 
@@ -123,6 +212,7 @@ export class OutboxService {
       for (const lane of pool.lanes.values()) if (lane.timer) clearTimeout(lane.timer);
       for (const lane of pool.lanes.values()) if (!lane.busy) this.dropLane(pool, lane);
       pool.waiting.clear();
+      if (this.cluster && pool.holder) this.giveUp(pool, link.connector);
     }
   }
 
@@ -159,6 +249,7 @@ export class OutboxService {
 
   close(): void {
     this.closed = true;
+    if (this.tick) clearInterval(this.tick);
     for (const pool of this.pools.values()) for (const lane of pool.lanes.values()) if (lane.timer) clearTimeout(lane.timer);
     this.pools.clear();
   }
@@ -166,7 +257,20 @@ export class OutboxService {
   private poolOf(connector: string): Pool {
     let pool = this.pools.get(connector);
     if (!pool) {
-      pool = { links: new Map(), lanes: new Map(), queued: new Set(), waiting: new Set(), moreInStore: false, loading: undefined };
+      pool = {
+        links: new Map(),
+        lanes: new Map(),
+        queued: new Set(),
+        waiting: new Set(),
+        moreInStore: false,
+        loading: undefined,
+        reloadAgain: false,
+        holder: false,
+        leaseUntil: 0,
+        leaseRenewedAt: 0,
+        leaseCall: undefined,
+        lastLoadAt: 0,
+      };
       this.pools.set(connector, pool);
     }
     return pool;
@@ -188,7 +292,8 @@ export class OutboxService {
   }
 
   private reload(pool: Pool, connector: string): void {
-    if (pool.loading || this.closed) return;
+    if (pool.loading || this.closed || !this.holds(pool)) return;
+    pool.lastLoadAt = Date.now();
     pool.loading = this.store
       .pending(connector, this.options.loadBatch)
       .then((messages) => {
@@ -210,6 +315,11 @@ export class OutboxService {
       })
       .finally(() => {
         pool.loading = undefined;
+        if (pool.reloadAgain) {
+          pool.reloadAgain = false;
+          this.reload(pool, connector);
+          if (pool.loading) return;
+        }
         for (const lane of [...pool.lanes.values()]) this.pump(pool, lane);
       });
   }
@@ -221,9 +331,9 @@ export class OutboxService {
   /** Sends the head of the lane when it is free and a member has room. */
   private pump(pool: Pool, lane: Lane): void {
     // While the waiting messages load, a fresh one must not overtake older ones of its conversation.
-    if (lane.busy || lane.timer || this.closed || pool.loading) return;
+    if (lane.busy || lane.timer || this.closed || pool.loading || this.handingBack) return;
     const message = lane.items[0];
-    if (!message) {
+    if (!message || !this.holds(pool)) {
       this.dropLane(pool, lane);
       return;
     }
@@ -329,6 +439,74 @@ export class OutboxService {
     if (pool.queued.size === 0 && pool.moreInStore) this.reload(pool, message.delivery?.connector ?? message.channel);
   }
 
+  /** Whether this process may hand the pool's messages over: alone always; in a cluster while its lease is safely current. */
+  private holds(pool: Pool): boolean {
+    if (!this.cluster) return true;
+    // Stop a third of a lease early: another process may take it only once it fully expired.
+    return pool.holder && Date.now() < pool.leaseUntil - this.cluster.leaseMs / 3;
+  }
+
+  /** Takes or renews the pool's lease; on taking it, loads what waits. */
+  private claim(pool: Pool, connector: string): void {
+    const cluster = this.cluster;
+    if (!cluster || pool.leaseCall || this.closed || this.handingBack) return;
+    const startedAt = Date.now();
+    pool.leaseCall = cluster.leases
+      .acquire(leaseName(connector), cluster.owner, cluster.leaseMs)
+      .then(
+        (held) => {
+          const had = this.holds(pool);
+          if (held && pool.links.size > 0 && !this.closed && !this.handingBack) {
+            pool.holder = true;
+            pool.leaseUntil = startedAt + cluster.leaseMs;
+            pool.leaseRenewedAt = startedAt;
+            if (!had) {
+              this.log.info({ connector, members: pool.links.size }, 'took the outbox lease: delivering this connector\'s messages');
+              this.reload(pool, connector);
+            }
+          } else if (held) {
+            // Taken as the last member left or the process began to stop: give it straight back.
+            this.giveUp(pool, connector);
+          } else {
+            if (pool.holder) this.log.warn({ connector }, 'another process holds the outbox lease now; handing over stops here');
+            pool.holder = false;
+          }
+        },
+        (err: unknown) => {
+          // Until it runs out, the lease stays this process's; holds() stops hand-overs in time.
+          this.log.warn({ connector, err: (err as Error).message }, 'could not take or renew the outbox lease; retrying');
+        },
+      )
+      .finally(() => {
+        pool.leaseCall = undefined;
+        if (!this.holds(pool)) for (const lane of [...pool.lanes.values()]) if (!lane.busy && !lane.timer) this.dropLane(pool, lane);
+        this.wake(pool);
+        for (const lane of [...pool.lanes.values()]) this.pump(pool, lane);
+      });
+  }
+
+  private giveUp(pool: Pool, connector: string): void {
+    const cluster = this.cluster;
+    if (!cluster) return;
+    pool.holder = false;
+    cluster.leases
+      .release(leaseName(connector), cluster.owner)
+      .then(() => cluster.released(connector))
+      .catch((err: unknown) => this.log.warn({ connector, err: (err as Error).message }, 'could not release the outbox lease; it expires by itself'));
+  }
+
+  /** Renews held leases, claims free ones where members wait, and reads the database for messages stored elsewhere. */
+  private onTick(): void {
+    const cluster = this.cluster;
+    if (!cluster || this.closed || this.handingBack) return;
+    const now = Date.now();
+    for (const [connector, pool] of this.pools) {
+      if (pool.links.size === 0) continue;
+      if (!pool.holder || now - pool.leaseRenewedAt >= cluster.leaseMs / 3) this.claim(pool, connector);
+      if (this.holds(pool) && now - pool.lastLoadAt >= cluster.pollMs) this.reload(pool, connector);
+    }
+  }
+
   private dropLane(pool: Pool, lane: Lane): void {
     for (const m of lane.items) pool.queued.delete(m.id);
     lane.items = [];
@@ -345,3 +523,5 @@ export class OutboxService {
     return { ...message, state, metadata: merged, delivery };
   }
 }
+
+const leaseName = (connector: string): string => `outbox:${connector}`;

@@ -183,6 +183,14 @@ export interface ChannelRecord {
   name: string;
 }
 
+/** Leases shared by the processes of one deployment (the database decides who holds what). */
+export interface LeaseStore {
+  /** Takes or renews lease `name` for `owner` for `ttlMs`; false while another owner holds it. */
+  acquire(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up, if `owner` holds it. */
+  release(name: string, owner: string): Promise<void>;
+}
+
 export interface ChannelStore {
   /** Creates the channel, or returns the existing one with the same source and name. */
   connect(channel: ChannelRecord): Promise<ChannelRecord>;

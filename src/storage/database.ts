@@ -4,6 +4,7 @@ import type { DatabaseProbe } from '../domain/ports.js';
 import { dbCall } from './db-errors.js';
 import { registerConversationModel } from './conversation.model.js';
 import { registerChannelModel } from './channel.model.js';
+import { registerLeaseModel } from './lease.model.js';
 import { registerMessageModel } from './message.model.js';
 import { registerAgentModel } from './agent.model.js';
 import { registerAgentCredentialModel } from './agent-credential.store.js';
@@ -45,6 +46,7 @@ export class Database implements DatabaseProbe {
     registerConversationModel(this.connection);
     registerMessageModel(this.connection);
     registerChannelModel(this.connection);
+    registerLeaseModel(this.connection);
     registerContactModel(this.connection);
     registerDeferredSendModel(this.connection);
     registerAgentModel(this.connection);

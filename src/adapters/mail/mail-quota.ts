@@ -1,4 +1,5 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { RateLimitedError } from '../../contracts/errors.js';
 import type { MailQuota } from '../../domain/ports.js';
 
@@ -13,17 +14,17 @@ function refused(rejection: unknown, message: string): never {
 }
 
 /**
- * Transcript mail quotas of this process (rate-limiter-flexible, in memory): per recipient address
+ * Transcript mail quotas (rate-limiter-flexible; across processes with REDIS_URL): per recipient address
  * per hour and for all mail per minute. The recipient's point is taken first, so requests refused
  * for one flooded inbox do not spend the budget every other recipient shares.
  */
-export class MemoryMailQuota implements MailQuota {
-  private readonly perRecipient: RateLimiterMemory;
-  private readonly global: RateLimiterMemory;
+export class RateLimitedMailQuota implements MailQuota {
+  private readonly perRecipient: RateLimiterAbstract;
+  private readonly global: RateLimiterAbstract;
 
-  constructor(options: MailQuotaOptions) {
-    this.perRecipient = new RateLimiterMemory({ keyPrefix: 'mail-rcpt', points: options.perRecipientPerHour, duration: 3600 });
-    this.global = new RateLimiterMemory({ keyPrefix: 'mail-all', points: options.globalPerMinute, duration: 60 });
+  constructor(options: MailQuotaOptions, limits: RateLimits) {
+    this.perRecipient = limits.create({ name: 'mail-rcpt', points: options.perRecipientPerHour, durationSeconds: 3600 });
+    this.global = limits.create({ name: 'mail-all', points: options.globalPerMinute, durationSeconds: 60 });
   }
 
   async take(recipient: string): Promise<void> {

@@ -1,3 +1,4 @@
+import type { RateLimits } from '../../adapters/rate-limits/rate-limits.js';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -11,7 +12,7 @@ import { connectorsRouter } from './connectors.router.js';
 import { conversationsRouter } from './conversations.router.js';
 import { customerRouter } from './customer.router.js';
 import { errorHandler, notFound } from './errors.middleware.js';
-import { opsRouter } from './ops.router.js';
+import { opsRouter, type Readiness } from './ops.router.js';
 import { transcriptsRouter } from './transcripts.router.js';
 import type { TranscriptService } from '../../domain/transcript.service.js';
 import type { RoutingService } from '../../domain/routing.service.js';
@@ -41,6 +42,10 @@ export interface HttpDeps {
   log: Logger;
   origins: OriginPolicy;
   jsonBodyLimit: string;
+  /** Where rate limits count: in memory, or across processes in Redis. */
+  limits: RateLimits;
+  /** Draining and Redis, for /ready. */
+  readiness: Readiness;
   initPerMinutePerIp: number;
   chatPluginAuthPerMinutePerIp: number;
   /** chatplugin.send requests per second and visitor. */
@@ -80,13 +85,13 @@ export function createHttpApp(deps: HttpDeps): Express {
     next();
   });
   app.use(express.json({ limit: deps.jsonBodyLimit, strict: true }));
-  app.use(opsRouter(deps.db, deps.registry));
-  app.use('/api/customer/transcript', transcriptsRouter(deps.transcripts, deps.credentials, deps.transcriptsPerMinutePerCaller, deps.log));
-  app.use('/api/customer', customerRouter(deps.conversations, deps.credentials, deps.initPerMinutePerIp));
+  app.use(opsRouter(deps.db, deps.registry, deps.readiness));
+  app.use('/api/customer/transcript', transcriptsRouter(deps.transcripts, deps.credentials, deps.transcriptsPerMinutePerCaller, deps.log, deps.limits));
+  app.use('/api/customer', customerRouter(deps.conversations, deps.credentials, deps.initPerMinutePerIp, deps.limits));
   app.use('/api/agents', agentsRouter(deps.tokens, deps.credentials, deps.routing));
   app.use('/api/conversations', conversationsRouter(deps.conversations, deps.credentials));
   app.use(connectorsRouter(deps.connectors, deps.deferredSends, deps.credentials));
-  app.use(chatPluginRouter(deps.chatPlugin, deps.credentials, deps.chatPluginAuthPerMinutePerIp, deps.chatPluginSendsPerSecond));
+  app.use(chatPluginRouter(deps.chatPlugin, deps.credentials, deps.chatPluginAuthPerMinutePerIp, deps.chatPluginSendsPerSecond, deps.limits));
   app.use(seedMessagesRouter(deps.messagesApi, deps.credentials));
   app.use(contactsRouter(deps.contacts, deps.credentials));
   app.use(notFound);

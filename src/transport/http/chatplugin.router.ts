@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimits } from '../../adapters/rate-limits/rate-limits.js';
 import { bearerToken, type Principal } from '../../auth/token.service.js';
 import { parseOrThrow } from '../../contracts/schemas.js';
 import { chatPluginAuthenticateSchema, chatPluginResumeTokenSchema, chatPluginRevokeSchema, chatPluginSendSchema } from '../../contracts/seed-api.schemas.js';
@@ -15,11 +15,11 @@ async function optionalPrincipal(req: Request, credentials: Authenticator): Prom
 }
 
 /** The chat plugin's HTTP side (seeds 000/001): authenticate, resume tokens, send. */
-export function chatPluginRouter(chatPlugin: ChatPluginService, credentials: Authenticator, authenticatePerMinutePerIp: number, sendsPerSecond: number): Router {
+export function chatPluginRouter(chatPlugin: ChatPluginService, credentials: Authenticator, authenticatePerMinutePerIp: number, sendsPerSecond: number, limits: RateLimits): Router {
   const router = Router();
-  const limiter = new RateLimiterMemory({ points: authenticatePerMinutePerIp, duration: 60 });
+  const limiter = limits.create({ name: 'chatplugin-auth', points: authenticatePerMinutePerIp, durationSeconds: 60 });
   // A visitor's sends are bounded like a socket's events (RATE_LIMIT_SOCKET_EVENTS_PER_SECOND).
-  const sends = new RateLimiterMemory({ points: sendsPerSecond, duration: 1 });
+  const sends = limits.create({ name: 'chatplugin-send', points: sendsPerSecond, durationSeconds: 1 });
 
   router.post('/chatplugin.authenticate', async (req, res) => {
     // Unauthenticated and it creates conversations: bounded per client address.

@@ -1,14 +1,14 @@
 import { Router } from 'express';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimits } from '../../adapters/rate-limits/rate-limits.js';
 import { initSchema, parseOrThrow } from '../../contracts/schemas.js';
 import type { ConversationService } from '../../domain/conversation.service.js';
 import { principalOf, type Authenticator } from './auth.middleware.js';
 import { consumeOrRefuse } from './rate-limit.js';
 
 /** /api/customer: the Customer Channel API's HTTP side. */
-export function customerRouter(conversations: ConversationService, credentials: Authenticator, initPerMinutePerIp: number): Router {
+export function customerRouter(conversations: ConversationService, credentials: Authenticator, initPerMinutePerIp: number, limits: RateLimits): Router {
   const router = Router();
-  const limiter = new RateLimiterMemory({ points: initPerMinutePerIp, duration: 60 });
+  const limiter = limits.create({ name: 'init', points: initPerMinutePerIp, durationSeconds: 60 });
 
   router.post('/init', async (req, res) => {
     await consumeOrRefuse(limiter, req.ip ?? 'unknown', res, 'init requests');

@@ -1,9 +1,9 @@
 import type { Response } from 'express';
-import { RateLimiterRes, type RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { HubError } from '../../contracts/errors.js';
 
 /** Takes one point for `key`, or answers RATE_LIMITED with Retry-After (seconds) naming `what`. */
-export async function consumeOrRefuse(limiter: RateLimiterMemory, key: string, res: Response, what: string): Promise<void> {
+export async function consumeOrRefuse(limiter: RateLimiterAbstract, key: string, res: Response, what: string): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (rejection) {

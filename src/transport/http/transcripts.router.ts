@@ -1,6 +1,6 @@
 import { Router, type Response } from 'express';
 import type { Logger } from 'pino';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimits } from '../../adapters/rate-limits/rate-limits.js';
 import type { Principal } from '../../auth/token.service.js';
 import { HubError } from '../../contracts/errors.js';
 import { parseOrThrow, transcriptParamsSchema, transcriptQuerySchema } from '../../contracts/schemas.js';
@@ -58,9 +58,9 @@ function deliver(res: Response, pdf: Buffer, signal: AbortSignal, conversationId
 }
 
 /** GET /api/customer/transcript/:id/:type: the PDF (rendered in a worker, then sent), or sent by mail. */
-export function transcriptsRouter(transcripts: TranscriptService, credentials: Authenticator, perMinutePerCaller: number, log: Logger): Router {
+export function transcriptsRouter(transcripts: TranscriptService, credentials: Authenticator, perMinutePerCaller: number, log: Logger, limits: RateLimits): Router {
   const router = Router();
-  const limiter = new RateLimiterMemory({ points: perMinutePerCaller, duration: 60 });
+  const limiter = limits.create({ name: 'transcripts', points: perMinutePerCaller, durationSeconds: 60 });
 
   router.get('/:id/:type', async (req, res) => {
     const principal = await principalOf(req, credentials);

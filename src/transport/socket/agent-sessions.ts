@@ -4,6 +4,7 @@ import type { AgentSessionsPort } from '../../domain/ports.js';
 import type { Conversation } from '../../domain/types.js';
 import { enterConversation, leaveConversation, sendConversationInfo } from './membership.js';
 import { rooms } from './rooms.js';
+import type { ClusterBus } from './cluster-bus.js';
 import type { HubServer, HubSocket } from './socket.gateway.js';
 import type { BacklogGuard } from './write-backlog.js';
 
@@ -55,5 +56,35 @@ export class SocketAgentSessions implements AgentSessionsPort {
       if (socket) found.push(socket);
     }
     return found;
+  }
+}
+
+/**
+ * The agent sessions of a deployment of several processes: what the routing decides here is
+ * done at once to the agent's sockets here, and hinted to the other processes so their sockets
+ * of the agent (other tabs, devices) follow without waiting for their routing sweep.
+ */
+export class ClusteredAgentSessions implements AgentSessionsPort {
+  constructor(
+    private readonly local: AgentSessionsPort,
+    private readonly bus: ClusterBus,
+    conversationOf: (conversationId: string) => Promise<Conversation | null>,
+  ) {
+    bus.on('agentJoined', async (agentId, conversationId) => {
+      const conversation = await conversationOf(conversationId);
+      if (conversation && conversation.status !== 'ended') await local.join(agentId, conversation);
+    });
+    bus.on('agentLeft', (agentId, conversationId) => local.leave(agentId, conversationId));
+  }
+
+  async join(agentId: string, conversation: Conversation, socketId?: string): Promise<number> {
+    const joined = await this.local.join(agentId, conversation, socketId);
+    if (socketId === undefined) this.bus.publish('agentJoined', agentId, conversation.id);
+    return joined;
+  }
+
+  async leave(agentId: string, conversationId: string): Promise<void> {
+    await this.local.leave(agentId, conversationId);
+    this.bus.publish('agentLeft', agentId, conversationId);
   }
 }

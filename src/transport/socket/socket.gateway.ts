@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimits } from '../../adapters/rate-limits/rate-limits.js';
 import type { Server, Socket } from 'socket.io';
 import type { AgentPrincipal, Principal } from '../../auth/token.service.js';
 import { errorAck, HubError, toHubError } from '../../contracts/errors.js';
@@ -57,6 +57,8 @@ export interface GatewayDeps extends ConnectorHandlerDeps {
   /** Verifies tokens with revocation checked. */
   credentials: CredentialService;
   log: Logger;
+  /** Where rate limits count: in memory, or across processes in Redis. */
+  limits: RateLimits;
   eventsPerSecond: number;
   /** Largest event payload accepted, as JSON bytes; larger ones are answered PAYLOAD_TOO_LARGE. */
   maxEventBytes: number;
@@ -189,8 +191,8 @@ export function attachGateway(io: HubServer, deps: GatewayDeps): void {
   };
   const connector = connectorHandlers(deps);
   // Keyed by principal (capKey), so a principal's sockets share one budget; by socket until one is known.
-  const limiter = new RateLimiterMemory({ points: deps.eventsPerSecond, duration: 1 });
-  const joins = new RateLimiterMemory({ points: deps.joinsPerMinute, duration: 60 });
+  const limiter = deps.limits.create({ name: 'socket-events', points: deps.eventsPerSecond, durationSeconds: 1 });
+  const joins = deps.limits.create({ name: 'socket-joins', points: deps.joinsPerMinute, durationSeconds: 60 });
   const refusals = new LogThrottle(deps.refusalLogMs);
   const limitKey = (socket: HubSocket): string => socket.data.capKey ?? `socket:${socket.id}`;
 

@@ -17,14 +17,23 @@ import { startTestStore, type TestStore } from './support/store.js';
 type Transport = 'websocket' | 'polling';
 
 /** A socket.io-client on the given transports, optionally from another loopback address (nginx hashes on it). */
-async function connectVia(url: string, auth: Record<string, unknown>, transports: Transport[], localAddress?: string): Promise<Socket> {
+async function connectVia(url: string, auth: Record<string, unknown>, transports: Transport[], localAddress?: string, reconnection = false): Promise<Socket> {
   const agent = localAddress ? new Agent({ localAddress, keepAlive: true }) : undefined;
   // engine.io-client hands `agent` to Node's http/ws requests; its type says string | boolean (a browser leftover).
-  const socket = io(url, { transports, auth, reconnection: false, forceNew: true, upgrade: false, ...(agent ? { agent: agent as unknown as string } : {}) });
+  const socket = io(url, {
+    transports,
+    auth,
+    reconnection,
+    reconnectionDelay: 200,
+    forceNew: true,
+    upgrade: false,
+    ...(agent ? { agent: agent as unknown as string } : {}),
+  });
   opened.push({ socket, agent });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
-    socket.once('connect_error', (err) => reject(err));
+    // A reconnecting client keeps trying after a refusal; the caller's timeout bounds it.
+    if (!reconnection) socket.once('connect_error', (err) => reject(err));
   });
   return socket;
 }
@@ -37,9 +46,9 @@ function closeOpened(): void {
 }
 
 /** A customer of a fresh web conversation, connected and joined through `url`. */
-async function customerVia(url: string, transports: Transport[], localAddress?: string): Promise<{ init: InitBody; socket: Socket }> {
+async function customerVia(url: string, transports: Transport[], localAddress?: string, reconnection = false): Promise<{ init: InitBody; socket: Socket }> {
   const init = await initCustomer(url);
-  const socket = await connectVia(url, { token: init.token }, transports, localAddress);
+  const socket = await connectVia(url, { token: init.token }, transports, localAddress, reconnection);
   const info = nextEvent(socket, 'conversationInfo');
   const ack = await emitAck(socket, 'joinConversation', { conversationId: init.conversationId, id: init.participant.id, name: init.participant.name });
   expect(ack.ok, JSON.stringify(ack)).to.equal(true);
@@ -67,7 +76,8 @@ function engineSid(socket: Socket): string {
 /** The upstreams nginx's access log names for `/socket.io/` requests of engine.io session `sid`. */
 function upstreamsOfSession(nginx: RunningNginx, sid: string): string[] {
   const lines = nginx.accessLines().filter((l) => l.includes('/socket.io/') && l.includes(`sid=${sid}`));
-  return lines.map((l) => /upstream=(\S+)/.exec(l)?.[1] ?? '?');
+  // After a retry nginx logs every upstream tried ("a:1, b:2"): the last one answered.
+  return lines.map((l) => /upstream=(.+?) upstream_status=/.exec(l)?.[1]?.split(', ').at(-1) ?? '?');
 }
 
 describe('deploy/nginx.conf', () => {
@@ -286,28 +296,89 @@ describe('deploy: nginx in front of three hub processes', function () {
     }
   });
 
-  it('sends the new connections of a stopped hub (SIGTERM) to the others', async () => {
-    // Which hub does this client address hash to?
-    const first = await customerVia(nginx!.url, ['polling']);
-    const [upstream] = upstreamsOfSession(nginx!, engineSid(first.socket));
-    const victim = hubs.find((h) => upstreamOf(h) === upstream);
-    expect(victim, `upstream ${upstream} is one of the hubs`).to.not.equal(undefined);
-    first.socket.close();
-    await victim!.stop();
-    expect(await fetch(`${victim!.url}/health`).then(() => 'up', () => 'down')).to.equal('down');
+  it('carries a conversation between a customer on long-polling through nginx and an agent on WebSocket at another hub (Redis adapter)', async () => {
+    const customer = await customerVia(nginx!.url, ['polling']);
+    const [customerUpstream] = upstreamsOfSession(nginx!, engineSid(customer.socket));
+    const other = hubs.find((h) => upstreamOf(h) !== customerUpstream)!;
+    expect(upstreamOf(other)).to.not.equal(customerUpstream);
 
-    // The same address again: its hub is gone, nginx takes the next (connection refused is retried, even for POST).
-    for (const transport of ['polling', 'websocket'] as const) {
-      const { init, socket } = await customerVia(nginx!.url, [transport]);
-      const ack = await say(socket, init, `after the stop, over ${transport}`);
-      expect(ack.ok, JSON.stringify(ack)).to.equal(true);
-      if (transport === 'polling') {
-        const now = upstreamsOfSession(nginx!, engineSid(socket));
-        expect(new Set(now).size).to.equal(1);
-        expect(now[0]).to.not.equal(upstream);
-      }
+    const agentId = 'agent-nginx-cross';
+    const cid = customer.init.conversationId;
+    const agent = await connectVia(other.url, { token: await agentToken(other.url, agentId) }, ['websocket']);
+    const joined = nextEvent<{ conversation: { id: string } }>(agent, 'conversationInfo', (i) => i.conversation.id === cid);
+    const join = await emitAck(agent, 'joinConversation', { conversationId: cid, id: agentId, name: 'ignored' });
+    expect(join.ok, JSON.stringify(join)).to.equal(true);
+    await joined;
+
+    type Arrived = { text?: string; conversationId?: string };
+    for (let i = 0; i < 3; i += 1) {
+      const atAgent = nextEvent<Arrived>(agent, 'messageArrived', (m) => m.text === `from the customer ${i}`, 8000);
+      const sent = await say(customer.socket, customer.init, `from the customer ${i}`);
+      expect(sent.ok, JSON.stringify(sent)).to.equal(true);
+      await atAgent;
+
+      const atCustomer = nextEvent<Arrived>(customer.socket, 'messageArrived', (m) => m.text === `from the agent ${i}`, 8000);
+      const reply = await emitAck(agent, 'sendMessage', {
+        conversationId: cid,
+        type: 'ChatMessage',
+        from: { id: agentId, name: 'Agent' },
+        to: [],
+        text: `from the agent ${i}`,
+      });
+      expect(reply.ok, JSON.stringify(reply)).to.equal(true);
+      await atCustomer;
     }
-    expect((await fetch(`${nginx!.url}/ready`)).status).to.equal(200);
+    // The customer's session never left its upstream, and was still polling.
+    expect(new Set(upstreamsOfSession(nginx!, engineSid(customer.socket)))).to.deep.equal(new Set([customerUpstream]));
+    expect(customer.socket.io.engine.transport.name).to.equal('polling');
+  });
+
+  /** SIGTERMs the hub this test process's address (127.0.0.1) hashes to; resolves once its /ready answers 503 (draining). */
+  async function drainOwnHub(): Promise<{ victim: HubProcess; upstream: string; exited: Promise<void> }> {
+    const probe = await customerVia(nginx!.url, ['polling']);
+    const [upstream] = upstreamsOfSession(nginx!, engineSid(probe.socket));
+    const victim = hubs.find((h) => upstreamOf(h) === upstream);
+    if (!victim || !upstream) throw new Error(`upstream ${upstream} is not one of the hubs`);
+    probe.socket.close();
     hubs = hubs.filter((h) => h !== victim);
+    const exited = victim.stop(); // SIGTERM: /ready 503 and new sessions refused, then the listener closes
+    const deadline = Date.now() + 5000;
+    while ((await fetch(`${victim.url}/ready`).then((r) => r.status, () => 0)) === 200) {
+      if (Date.now() > deadline) throw new Error('the hub never started draining');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { victim, upstream, exited };
+  }
+
+  /** A new customer through nginx on `transport` sends a message; on polling, every request of the session went to one upstream other than `avoid`. */
+  async function newCustomerAvoiding(avoid: string, transport: Transport, phase: string): Promise<void> {
+    const { init, socket } = await customerVia(nginx!.url, [transport]);
+    const ack = await say(socket, init, `${phase}, over ${transport}`);
+    expect(ack.ok, `${phase} over ${transport}: ${JSON.stringify(ack)}`).to.equal(true);
+    if (transport === 'polling') {
+      const used = upstreamsOfSession(nginx!, engineSid(socket));
+      expect(new Set(used).size, `${phase}: ${used.join(' ')}`).to.equal(1);
+      expect(used[0], phase).to.not.equal(avoid);
+    }
+    socket.close();
+  }
+
+  it('lets reconnecting clients in while a hub drains after SIGTERM, and new ones at the first attempt once it exited', async () => {
+    const { victim, upstream, exited } = await drainOwnHub();
+    expect((await fetch(`${nginx!.url}/ready`)).status, '/ready through nginx skips the draining hub').to.equal(200);
+    // Draining: the hub refuses new sessions (until its listener closes, drainNoticeMs); a client that
+    // reconnects, as socket.io-client does by default, gets in on another hub.
+    const during = await Promise.all(
+      (['polling', 'websocket'] as const).map(async (transport) => ({ transport, ...(await customerVia(nginx!.url, [transport], undefined, true)) })),
+    );
+    await exited;
+    expect(await fetch(`${victim.url}/health`).then(() => 'up', () => 'down')).to.equal('down');
+    for (const { transport, init, socket } of during) {
+      const ack = await say(socket, init, `joined during the drain, over ${transport}`);
+      expect(ack.ok, `${transport}: ${JSON.stringify(ack)}`).to.equal(true);
+    }
+    // Gone: connection refused, nginx marks it failed and hashes the address to the next hub for every request.
+    for (const transport of ['polling', 'websocket'] as const) await newCustomerAvoiding(upstream, transport, 'after it exited');
+    expect((await fetch(`${nginx!.url}/ready`)).status).to.equal(200);
   });
 });

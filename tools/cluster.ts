@@ -73,13 +73,18 @@ async function main(): Promise<void> {
   const hubs: LaunchedHub[] = [];
   let stopping = false;
 
-  /** Last resort if this process ends without the orderly stop: never leave children behind. */
-  const pids = (): Array<number | undefined> => [...hubs.map((h) => h.pid), nginx?.pid, redis?.pid(), store?.pid];
+  /** Last resort if this process ends without the orderly stop: never leave children behind (nginx's master stops its workers on SIGTERM). */
   process.once('exit', () => {
-    for (const pid of pids()) {
+    const children: Array<[number | undefined, NodeJS.Signals]> = [
+      ...hubs.map((h): [number | undefined, NodeJS.Signals] => [h.isRunning() ? h.pid : undefined, 'SIGKILL']),
+      [nginx?.isRunning() ? nginx.pid : undefined, 'SIGTERM'],
+      [redis?.isRunning() ? redis.pid() : undefined, 'SIGKILL'],
+      [store?.pid, 'SIGTERM'],
+    ];
+    for (const [pid, signal] of children) {
       if (!pid) continue;
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(pid, signal);
       } catch {
         // already gone
       }
@@ -94,6 +99,7 @@ async function main(): Promise<void> {
     await redis?.stop();
     await nginx?.stop();
     await store?.stop();
+    store = undefined; // its pid is no longer ours
     rmSync(join(dataDir, 'nginx', 'temp'), { recursive: true, force: true });
     say('stopped');
   };

@@ -4,14 +4,18 @@ import { HubProcess } from './hub-process.js';
 
 export type { RunningNginx, RunningRedis };
 
-/** Every child these helpers started and not yet stopped: killed if the test process exits first. */
-const alive = new Set<() => number | undefined>();
+/**
+ * Every child these helpers started and not yet stopped, with the signal that ends it at once:
+ * sent if the test process exits first. nginx gets SIGTERM (its master then stops its workers;
+ * a SIGKILLed master would leave them behind), the others SIGKILL.
+ */
+const alive = new Map<() => number | undefined, NodeJS.Signals>();
 process.once('exit', () => {
-  for (const pid of alive) {
+  for (const [pid, signal] of alive) {
     const id = pid();
     if (!id) continue;
     try {
-      process.kill(id, 'SIGKILL');
+      process.kill(id, signal);
     } catch {
       // already gone
     }
@@ -28,7 +32,7 @@ export function clusterToolsMissing(): string | undefined {
 export async function startRedis(): Promise<RunningRedis> {
   const redis = await launchRedis();
   const pid = (): number | undefined => (redis.isRunning() ? redis.pid() : undefined);
-  alive.add(pid);
+  alive.set(pid, 'SIGKILL');
   const stop = redis.stop.bind(redis);
   return {
     ...redis,
@@ -43,7 +47,7 @@ export async function startRedis(): Promise<RunningRedis> {
 export async function startNginx(upstreams: string[], options: { balance?: 'sticky' | 'round-robin' } = {}): Promise<RunningNginx> {
   const nginx = await launchNginx({ upstreams, port: 0, balance: options.balance });
   const pid = (): number | undefined => (nginx.isRunning() ? nginx.pid : undefined);
-  alive.add(pid);
+  alive.set(pid, 'SIGTERM');
   const stop = nginx.stop.bind(nginx);
   return {
     ...nginx,
@@ -60,6 +64,7 @@ export const upstreamOf = (hub: HubProcess): string => new URL(hub.url).host;
 /** Starts `count` hub processes on one database and one Redis (REDIS_URL), in parallel. */
 export async function startHubs(count: number, mongodbUri: string, redisUrl: string, env: Record<string, string> = {}): Promise<HubProcess[]> {
   const hubs = Array.from({ length: count }, () => new HubProcess(mongodbUri, { REDIS_URL: redisUrl, TRUST_PROXY: 'loopback', ...env }));
+  for (const hub of hubs) alive.set(() => hub.pid, 'SIGKILL');
   const started = await Promise.allSettled(hubs.map((h) => h.start()));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {

@@ -33,7 +33,8 @@ export interface LaunchedHub {
 export async function launchHub(options: HubLaunchOptions): Promise<LaunchedHub> {
   mkdirSync(dirname(options.logFile), { recursive: true });
   const log = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [HUB_MAIN], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group (detached): a Ctrl-C in the terminal reaches only the launcher, which stops the children in order.
+  const child = spawn(process.execPath, [HUB_MAIN], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const recent: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;

@@ -178,7 +178,8 @@ export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
     throw new Error(`nginx -t refused the configuration: ${checked.output}`);
   }
   const errorLog = join(prefix, 'error.log');
-  const child = spawn(bin, ['-p', prefix, '-c', confFile, '-e', errorLog, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group (detached): a Ctrl-C in the terminal reaches only the launcher, which stops the children in order.
+  const child = spawn(bin, ['-p', prefix, '-c', confFile, '-e', errorLog, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const output = tail(child);
   let stopping = false;
   const listeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];

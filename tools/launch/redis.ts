@@ -48,10 +48,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
 
   const launch = async (): Promise<void> => {
     expectedExit = false;
+    // Its own process group (detached): a Ctrl-C in the terminal reaches only the launcher, which stops the children in order.
     const server = spawn(
       'redis-server',
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     child = server;
     const output = tail(server);

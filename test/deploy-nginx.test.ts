@@ -6,15 +6,24 @@ import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT } from '../src/config.js';
+import { freePort } from '../src/devstore/local-docstore.js';
 import { COMPOSE_NGINX_CONF, COMPOSE_UPSTREAMS, renderComposeNginxConfig, renderNginxConfig, testNginxConfig } from '../tools/launch/nginx.js';
 import { clusterToolsMissing, startHubs, startNginx, startRedis, upstreamOf, type RunningNginx, type RunningRedis } from './support/cluster.js';
 import { agentToken, emitAck, initCustomer, nextEvent, postJson, type AnyAck, type InitBody } from './support/clients.js';
 import type { HubProcess } from './support/hub-process.js';
 import { SYSTEM_TOKEN } from './support/hub.js';
-import { freePort } from '../src/devstore/local-docstore.js';
 import { startTestStore, type TestStore } from './support/store.js';
 
 type Transport = 'websocket' | 'polling';
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 /** A socket.io-client on the given transports, optionally from another loopback address (nginx hashes on it). */
 async function connectVia(url: string, auth: Record<string, unknown>, transports: Transport[], localAddress?: string, reconnection = false): Promise<Socket> {
@@ -369,7 +378,10 @@ describe('deploy: nginx in front of three hub processes', function () {
     // Draining: the hub refuses new sessions (until its listener closes, drainNoticeMs); a client that
     // reconnects, as socket.io-client does by default, gets in on another hub.
     const during = await Promise.all(
-      (['polling', 'websocket'] as const).map(async (transport) => ({ transport, ...(await customerVia(nginx!.url, [transport], undefined, true)) })),
+      (['polling', 'websocket'] as const).map(async (transport) => ({
+        transport,
+        ...(await within(15_000, customerVia(nginx!.url, [transport], undefined, true), `a reconnecting ${transport} client during the drain`)),
+      })),
     );
     await exited;
     expect(await fetch(`${victim.url}/health`).then(() => 'up', () => 'down')).to.equal('down');

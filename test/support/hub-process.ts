@@ -14,6 +14,12 @@ export class HubProcess {
   private child: ChildProcess | undefined;
   private readonly dataDir = mkdtempSync(join(tmpdir(), 'hub-proc-'));
 
+  /** The process id while it runs (for a last-resort kill when the test process exits). */
+  get pid(): number | undefined {
+    const child = this.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
   constructor(
     private readonly mongodbUri: string,
     private readonly env: Record<string, string> = {},

@@ -1,15 +1,20 @@
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import mongoose from 'mongoose';
+import { SYSTEM_TOKEN } from '../support/hub.js';
 import type { Socket } from 'socket.io-client';
 import { chatPluginChannel, newVisitor, pluginSocket } from '../support/chatplugin.js';
-import { agentToken, closeAllSockets, connect, emitAck, joinedAgent, joinedCustomer, nextEvent, postJson, record, sleep, type AnyAck } from '../support/clients.js';
+import { agentToken, closeAllSockets, connect, emitAck, initCustomer, joinedAgent, joinedCustomer, nextEvent, postJson, record, sleep, type AnyAck } from '../support/clients.js';
 import { clusterToolsMissing, startHubs, startRedis, type RunningRedis } from '../support/cluster.js';
 import type { HubProcess } from '../support/hub-process.js';
 import { rawConnector, until } from '../support/raw-connector.js';
 import { startTestStore, type TestStore } from '../support/store.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 type Wire = { id: string; seq: number; conversationId: string; text?: string; tag?: string; state?: string; type?: string; activityType?: string };
 
 const SMS_KEY = 'sms-cluster-key-0123456789';
+const WEBHOOK_SECRET = 'cluster-webhook-secret-0123456789';
 
 /**
  * Contract §7 scale-out (issue 15, items 1 and 2): three real hub processes on one database and
@@ -21,6 +26,7 @@ describe('scale-out: several hub processes over Redis', function () {
   let store: TestStore;
   let redis: RunningRedis;
   let hubs: HubProcess[] = [];
+  let receiver: WebhookReceiver;
   const url = (i: number): string => hubs[i]!.url;
 
   before(async function () {
@@ -29,7 +35,11 @@ describe('scale-out: several hub processes over Redis', function () {
     this.timeout(180_000);
     store = await startTestStore();
     redis = await startRedis();
+    receiver = await startWebhookReceiver(WEBHOOK_SECRET);
     hubs = await startHubs(3, store.uri('scale_out'), redis.url, {
+      WEBHOOK_URL: receiver.url,
+      WEBHOOK_SECRET,
+      DEFERRED_SEND_POLL_MS: '100',
       CONNECTOR_KEYS: `sms:${SMS_KEY}`,
       CONNECTOR_LEASE_MS: '2000',
       CONNECTOR_ACK_TIMEOUT_MS: '3000',
@@ -49,6 +59,7 @@ describe('scale-out: several hub processes over Redis', function () {
   after(async () => {
     await Promise.all(hubs.map((h) => h.stop()));
     await redis?.stop();
+    await receiver?.close();
     await store?.close();
   });
 
@@ -182,5 +193,65 @@ describe('scale-out: several hub processes over Redis', function () {
     const accepted = statuses.filter((s) => s === 200).length;
     expect(accepted, statuses.join(',')).to.equal(8);
     expect(statuses.slice(8).every((s) => s === 429), statuses.join(',')).to.equal(true);
+  });
+
+  it('webhooks: every message stored on any of the processes is announced once, signed', async () => {
+    const sent: string[] = [];
+    await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const customer = await joinedCustomer(url(i));
+        const me = customer.init.participant;
+        for (let k = 0; k < 6; k += 1) {
+          const ack = (await emitAck(customer.socket, 'sendMessage', { conversationId: customer.init.conversationId, type: 'ChatMessage', from: { id: me.id, name: me.name }, to: [], text: `hook ${i}.${k}` })) as AnyAck & { message: { id: string } };
+          expect(ack.ok).to.equal(true);
+          sent.push(ack.message.id);
+        }
+      }),
+    );
+    const createdFor = (id: string) => receiver.received.filter((h) => h.body.type === 'message.created' && (h.body.payload['message'] as { id?: string } | undefined)?.id === id);
+    await receiver.until(() => sent.every((id) => createdFor(id).length > 0), 'message.created for every message', 20_000);
+    // Three processes poll one outbox: still one delivery per event.
+    await sleep(1500);
+    for (const id of sent) {
+      const hooks = createdFor(id);
+      expect(hooks, `message.created of ${id}`).to.have.length(1);
+      expect(hooks[0]!.signatureValid).to.equal(true);
+    }
+  });
+
+  it('deferred sends: a 202 send accepted by one process is sent once, whichever process sees its conversation first', async () => {
+    const conversationId = randomUUID();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const res = await fetch(`${url(i)}/messages.send`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SYSTEM_TOKEN}` },
+        body: JSON.stringify({ conversation_id: conversationId, message: { text: `early ${i}` } }),
+      });
+      expect(res.status).to.equal(202);
+      ids.push(res.headers.get('x-message-id') ?? '');
+    }
+    // The conversation appears later, written by another party (a copy of an init conversation).
+    const init = await initCustomer(url(1));
+    const client = await mongoose.createConnection(store.uri('scale_out')).asPromise();
+    try {
+      const conversations = client.collection('conversations');
+      const original = await conversations.findOne({ _id: init.conversationId as never });
+      await conversations.insertOne({ ...original, _id: conversationId as never, requestId: `copy-${conversationId}`, openKey: conversationId });
+      const messages = client.collection('messages');
+      const deadline = Date.now() + 15_000;
+      let stored: Array<{ _id: unknown }> = [];
+      while (Date.now() < deadline) {
+        stored = await messages.find({ conversationId, _id: { $in: ids as never[] } }).toArray();
+        if (stored.length >= ids.length) break;
+        await sleep(100);
+      }
+      await sleep(1000);
+      stored = await messages.find({ conversationId, type: 'ChatMessage' }).toArray();
+      expect(stored.map((m) => String(m._id)).sort()).to.deep.equal([...ids].sort());
+      expect(await client.collection('deferred_sends').countDocuments({})).to.equal(0);
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -58,7 +58,7 @@ export class RedisLink {
   /**
    * The client to give the Socket.IO adapter: its own commands fail fast (a broadcast waits for
    * its XADD before delivering locally), but the clients it duplicates for reading wait for Redis.
-   * Its publishes never reject unobserved (the adapter does not await pub/sub publishes).
+   * Its publishes and session writes never reject unobserved (the adapter does not await them).
    */
   adapterClient(): Redis {
     const readerOptions = this.clientOptions(true);
@@ -66,7 +66,8 @@ export class RedisLink {
     return new Proxy(this.client, {
       get(target, property, receiver) {
         if (property === 'duplicate') return () => new Redis(url, readerOptions);
-        if (property === 'publish' || property === 'spublish') {
+        // Pub/sub publishes and session writes (persistSession) are not awaited by the adapter.
+        if (property === 'publish' || property === 'spublish' || property === 'set') {
           return (...args: unknown[]) => (target[property] as (...a: unknown[]) => Promise<number>).apply(target, args).catch(() => 0);
         }
         const value: unknown = Reflect.get(target, property, receiver);

@@ -140,6 +140,16 @@ export function createMetrics(sources: MetricsSources): Registry {
     },
   });
   new Gauge({
+    name: 'hub_outbox_lease_held',
+    help: "1 when this process delivers the connector's messages (alone always; with REDIS_URL, while it holds the connector's lease)",
+    labelNames: ['connector'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const pool of sources.outbox.snapshot()) this.set({ connector: pool.connector }, pool.holding ? 1 : 0);
+    },
+  });
+  new Gauge({
     name: 'hub_outbox_queued',
     help: 'Messages queued in memory for a connector on this process, per connector',
     labelNames: ['connector'],

@@ -223,9 +223,14 @@ export class OutboxService {
     return this.pools.get(connector)?.links.size ?? 0;
   }
 
-  /** Per connector: members here and messages queued in memory for them. */
-  snapshot(): Array<{ connector: string; members: number; queued: number }> {
-    return [...this.pools.entries()].map(([connector, pool]) => ({ connector, members: pool.links.size, queued: pool.queued.size }));
+  /** Per connector: members here, messages queued in memory for them, and whether this process delivers them. */
+  snapshot(): Array<{ connector: string; members: number; queued: number; holding: boolean }> {
+    return [...this.pools.entries()].map(([connector, pool]) => ({
+      connector,
+      members: pool.links.size,
+      queued: pool.queued.size,
+      holding: pool.links.size > 0 && this.holds(pool),
+    }));
   }
 
   /** Stores a state change (ack, failure, retry count) and, when `notify`, tells observers once it is stored. */

@@ -60,6 +60,12 @@ import { CredentialService } from './domain/credentials.service.js';
 import { MongoAgentCredentialStore } from './storage/agent-credential.store.js';
 import { SocketCredentialSessions } from './transport/socket/credential-sessions.js';
 
+/**
+ * Broadcasts kept in the Redis stream (approximately): what recovery can replay. A restore reads
+ * from the client's offset to the end, so this also bounds what one restore holds in memory.
+ */
+const STREAM_MAX_LEN = 10_000;
+
 /** With REDIS_URL, how long after a disconnection a client's session (rooms, missed broadcasts) can be recovered. */
 const RECOVERY_WINDOW_MS = 2 * 60_000;
 
@@ -202,7 +208,7 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     serveClient: false,
     ...(redis
       ? {
-          adapter: recoverableSessions(createAdapter(redis.adapterClient(), { maxLen: 100_000, readCount: 500 }) as never, () => resyncing, log.child({ module: 'socket' })) as never,
+          adapter: recoverableSessions(createAdapter(redis.adapterClient(), { maxLen: STREAM_MAX_LEN, readCount: 500 }) as never, () => resyncing, log.child({ module: 'socket' })) as never,
           // A client that reconnects within this window (to any process) gets its rooms and the
           // broadcasts it missed; its joins are checked again (socket.gateway.ts). After longer, afterSeq.
           connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },

@@ -41,6 +41,9 @@ export interface WriterOptions {
   webhookEventFor: ((message: Omit<StoredMessage, 'seq'>) => boolean) | undefined;
 }
 
+/** A retry finding a message stored elsewhere within this long announces it again (a client retries within seconds). */
+const REANNOUNCE_WINDOW_MS = 10 * 60_000;
+
 const DEFAULTS: WriterOptions = { maxBatch: 500, maxQueued: 20_000, maxWaitMs: 2000, maxCounters: 100_000, maxInFlight: 2, webhookEventFor: undefined };
 const MAX_SEQ_RETRIES = 5;
 
@@ -67,6 +70,8 @@ export class MessageWriter {
   private readonly observers: Array<(stored: StoredMessage) => void> = [];
   /** Ids of messages whose insert failed without a known outcome: they may be stored yet never announced. */
   private readonly uncertain = new Set<string>();
+  /** Ids of messages this process stored and announced lately: a retry of one of them needs no second announcement. */
+  private readonly announced = new Set<string>();
   private readonly options: WriterOptions;
   readonly stats: WriterStats = { batches: 0, messages: 0, shed: 0, refused: 0 };
   /** Recent insert rate in messages per second (moving average over batches); 0 until measured. */
@@ -208,10 +213,14 @@ export class MessageWriter {
         this.log.warn({ messageId: p.message.id, conversationId: p.message.conversationId, reason: outcome.reason }, 'the database refused a message');
         p.reject(new HubError('BAD_REQUEST', 'the message could not be stored as sent (check its metadata: keys and nesting)'));
       } else if (outcome.status === 'duplicate') {
-        // A retried clientMessageId: answer with the first message. It is announced now only
-        // if its own insert ended without a known outcome (so nobody has seen it yet).
-        if (this.uncertain.delete(outcome.existing.id)) this.settle(p, outcome.existing);
-        else p.resolve(outcome.existing);
+        // A retried clientMessageId: answer with the first message. It is announced (again) when
+        // its own insert ended without a known outcome here, or when another process stored it:
+        // that one may have died between storing and announcing (clients merge by id, webhook
+        // events and outbox tickets are keyed by it, so a second announcement repeats nothing).
+        const existing = outcome.existing;
+        const recent = Date.now() - existing.timestamp.getTime() < REANNOUNCE_WINDOW_MS;
+        if (this.uncertain.delete(existing.id) || (recent && !this.announced.has(existing.id))) this.settle(p, existing);
+        else p.resolve(existing);
       } else if (p.attempts >= MAX_SEQ_RETRIES) {
         p.reject(new HubError('CONFLICT', 'could not order the message after several attempts; send it again'));
       } else {
@@ -254,6 +263,11 @@ export class MessageWriter {
   }
 
   private settle(p: Pending, stored: StoredMessage): void {
+    if (this.announced.size >= 10_000) {
+      const oldest = this.announced.values().next().value;
+      if (oldest !== undefined) this.announced.delete(oldest);
+    }
+    this.announced.add(stored.id);
     try {
       for (const observer of this.observers) observer(stored);
       p.onStored?.(stored);

@@ -5,7 +5,7 @@ import { SYSTEM_TOKEN } from '../support/hub.js';
 import type { Socket } from 'socket.io-client';
 import { chatPluginChannel, newVisitor, pluginSocket } from '../support/chatplugin.js';
 import { agentToken, closeAllSockets, connect, emitAck, initCustomer, joinedAgent, joinedCustomer, nextEvent, postJson, record, sleep, type AnyAck } from '../support/clients.js';
-import { clusterToolsMissing, startHubs, startRedis, type RunningRedis } from '../support/cluster.js';
+import { clusterTestEnv, clusterToolsMissing, startHubs, startRedis, type RunningRedis } from '../support/cluster.js';
 import type { HubProcess } from '../support/hub-process.js';
 import { rawConnector, until } from '../support/raw-connector.js';
 import { startTestStore, type TestStore } from '../support/store.js';
@@ -40,14 +40,8 @@ describe('scale-out: several hub processes over Redis', function () {
       WEBHOOK_URL: receiver.url,
       WEBHOOK_SECRET,
       DEFERRED_SEND_POLL_MS: '100',
-      CONNECTOR_KEYS: `sms:${SMS_KEY}`,
-      CONNECTOR_LEASE_MS: '2000',
-      CONNECTOR_ACK_TIMEOUT_MS: '3000',
-      RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
-      RATE_LIMIT_JOINS_PER_MINUTE: '1000',
-      RATE_LIMIT_INIT_PER_MINUTE: '1000',
+      ...clusterTestEnv(SMS_KEY, 200),
       RATE_LIMIT_CHATPLUGIN_AUTH_PER_MINUTE: '9',
-      DRAIN_NOTICE_MS: '200',
     });
   });
   afterEach(function () {

@@ -1,22 +1,14 @@
 import { expect } from 'chai';
 import { io } from 'socket.io-client';
 import { agentToken, closeAllSockets, emitAck, initCustomer, joinedAgent, sleep, type AnyAck } from '../support/clients.js';
-import { clusterToolsMissing, startHubs, startNginx, startRedis, type RunningNginx, type RunningRedis } from '../support/cluster.js';
+import { clusterTestEnv, clusterToolsMissing, startHubs, startNginx, startRedis, type RunningNginx, type RunningRedis } from '../support/cluster.js';
 import { HubProcess } from '../support/hub-process.js';
 import { rawConnector, until, type RawConnector } from '../support/raw-connector.js';
 import { ResilientClient, type SeenMessage } from '../support/resilient-client.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 
 const SMS_KEY = 'sms-faults-key-0123456789';
-const ENV = {
-  CONNECTOR_KEYS: `sms:${SMS_KEY}`,
-  CONNECTOR_LEASE_MS: '2000',
-  CONNECTOR_ACK_TIMEOUT_MS: '3000',
-  RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
-  RATE_LIMIT_JOINS_PER_MINUTE: '1000',
-  RATE_LIMIT_INIT_PER_MINUTE: '1000',
-  DRAIN_NOTICE_MS: '500',
-};
+const ENV = clusterTestEnv(SMS_KEY, 500);
 
 interface Pair {
   conversationId: string;
@@ -35,7 +27,10 @@ function expectWhole(pair: Pair, stored: SeenMessage[]): void {
   for (const party of [pair.customer, pair.agent]) {
     // Seen once each (held by id), in seq order, nothing missing; no live repeat on one connection.
     expect(party.ordered().filter((m) => m.clientMessageId).map((m) => m.id)).to.deep.equal(ackedIds);
-    expect(party.liveRepeats, 'a message delivered twice on one connection').to.equal(0);
+    // Twice on one connection only for a send retried after its process died: stored there, maybe
+    // announced there, and announced again by the process that answered the retry.
+    const retried = new Set([...pair.customer.retried, ...pair.agent.retried]);
+    expect(party.liveRepeats.filter((id) => !retried.has(id)), 'a message delivered twice on one connection').to.deep.equal([]);
   }
 }
 
@@ -120,16 +115,16 @@ describe('scale-out under faults', function () {
     );
   }
 
+  /**
+   * Waits until every party holds every acked message of its pair, without forcing anyone to
+   * reconnect: a party that stayed connected must have had them live; one that moved caught up.
+   */
   async function settle(all: Pair[]): Promise<void> {
-    // Let the last live deliveries land, then let every party catch up on a fresh join.
-    await sleep(500);
-    for (const pair of all) {
-      for (const party of [pair.customer, pair.agent]) {
-        party.socket.disconnect();
-        party.socket.connect();
-      }
-    }
-    await Promise.all(all.flatMap((p) => [p.customer.ready(), p.agent.ready()]));
+    const whole = (pair: Pair): boolean => {
+      const ids = [...pair.customer.acked, ...pair.agent.acked].map((m) => m.id);
+      return [pair.customer, pair.agent].every((party) => ids.every((id) => party.messages.has(id)));
+    };
+    await until(() => all.every(whole), 'every party to hold every acked message of its pair', 15_000).catch(() => undefined);
     await sleep(300);
   }
 

@@ -28,14 +28,12 @@ export function clusterToolsMissing(): string | undefined {
   return missing.length > 0 ? `${missing.join(' and ')} not installed (CI installs them in .ci/run)` : undefined;
 }
 
-/** A throwaway redis-server on an ephemeral port: {url, port, stop(), restart() (same port), kill()}. */
-export async function startRedis(): Promise<RunningRedis> {
-  const redis = await launchRedis();
-  const pid = (): number | undefined => (redis.isRunning() ? redis.pid() : undefined);
-  alive.set(pid, 'SIGKILL');
-  const stop = redis.stop.bind(redis);
+/** Keeps `child` killed at exit (with `signal`) until its own stop() ran. */
+function tracked<T extends { stop(): Promise<void> }>(child: T, pid: () => number | undefined, signal: NodeJS.Signals): T {
+  alive.set(pid, signal);
+  const stop = child.stop.bind(child);
   return {
-    ...redis,
+    ...child,
     async stop() {
       await stop();
       alive.delete(pid);
@@ -43,19 +41,16 @@ export async function startRedis(): Promise<RunningRedis> {
   };
 }
 
+/** A throwaway redis-server on an ephemeral port: {url, port, stop(), restart() (same port), kill()}. */
+export async function startRedis(): Promise<RunningRedis> {
+  const redis = await launchRedis();
+  return tracked(redis, () => (redis.isRunning() ? redis.pid() : undefined), 'SIGKILL');
+}
+
 /** nginx with the shipped configuration (deploy/nginx.conf.template) in front of `upstreams` (host:port). */
 export async function startNginx(upstreams: string[], options: { balance?: 'sticky' | 'round-robin' } = {}): Promise<RunningNginx> {
   const nginx = await launchNginx({ upstreams, port: 0, balance: options.balance });
-  const pid = (): number | undefined => (nginx.isRunning() ? nginx.pid : undefined);
-  alive.set(pid, 'SIGTERM');
-  const stop = nginx.stop.bind(nginx);
-  return {
-    ...nginx,
-    async stop() {
-      await stop();
-      alive.delete(pid);
-    },
-  };
+  return tracked(nginx, () => (nginx.isRunning() ? nginx.pid : undefined), 'SIGTERM');
 }
 
 /** host:port of a hub process, as an nginx upstream. */
@@ -72,4 +67,17 @@ export async function startHubs(count: number, mongodbUri: string, redisUrl: str
     throw failed.reason;
   }
   return hubs;
+}
+
+/** Hub settings of the scale-out tests: one SMS connector key, a short connector lease, limits out of the way. */
+export function clusterTestEnv(smsKey: string, drainNoticeMs: number): Record<string, string> {
+  return {
+    CONNECTOR_KEYS: `sms:${smsKey}`,
+    CONNECTOR_LEASE_MS: '2000',
+    CONNECTOR_ACK_TIMEOUT_MS: '3000',
+    RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000',
+    RATE_LIMIT_JOINS_PER_MINUTE: '1000',
+    RATE_LIMIT_INIT_PER_MINUTE: '1000',
+    DRAIN_NOTICE_MS: String(drainNoticeMs),
+  };
 }

@@ -29,7 +29,7 @@ export interface ResilientOptions {
  * A chat client as a real one should be written against the hub (contract §3, §7): it
  * reconnects by itself, rejoins with `afterSeq` = the last seq it holds (paging while
  * `hasMore`), keeps its messages by id in seq order, and retries an unacknowledged send with
- * the same clientMessageId until it is acked. It counts what it was handed twice on one
+ * the same clientMessageId until it is acked. It notes what it was handed twice on one
  * connection, so a test can tell a hub's repeat from the join/live overlap clients de-duplicate.
  */
 export class ResilientClient {
@@ -38,8 +38,10 @@ export class ResilientClient {
   readonly messages = new Map<string, SeenMessage>();
   /** Acked sends, in the order they were acked. */
   readonly acked: SeenMessage[] = [];
-  /** Live messageArrived repeats of an id on one connection (a hub delivering twice). */
-  liveRepeats = 0;
+  /** Ids that came twice as messageArrived on one connection. */
+  readonly liveRepeats: string[] = [];
+  /** Ids of this client's sends that were acked only after a try without an ack. */
+  readonly retried = new Set<string>();
   connects = 0;
   private liveIds = new Set<string>();
   /** The highest seq of anything received (activities too): where a catch-up starts. */
@@ -63,7 +65,7 @@ export class ResilientClient {
       if (m.conversationId !== options.conversationId) return;
       this.maxSeq = Math.max(this.maxSeq, m.seq ?? 0);
       if (m.type !== 'ChatMessage') return;
-      if (this.liveIds.has(m.id)) this.liveRepeats += 1;
+      if (this.liveIds.has(m.id)) this.liveRepeats.push(m.id);
       this.liveIds.add(m.id);
       this.messages.set(m.id, m);
     });
@@ -93,6 +95,7 @@ export class ResilientClient {
   /** Sends until acked, with one clientMessageId for every try. */
   async send(text: string, clientMessageId: string, giveUpMs = 60_000): Promise<SeenMessage> {
     const deadline = Date.now() + giveUpMs;
+    let tries = 0;
     for (;;) {
       if (Date.now() > deadline) throw new Error(`send ${clientMessageId} of ${this.options.participant.id} never acked`);
       if (!this.socket.connected) {
@@ -100,6 +103,7 @@ export class ResilientClient {
         continue;
       }
       await this.joined.catch(() => undefined);
+      tries += 1;
       try {
         const ack = (await this.socket.timeout(3000).emitWithAck('sendMessage', {
           conversationId: this.options.conversationId,
@@ -110,6 +114,7 @@ export class ResilientClient {
           clientMessageId,
         })) as { ok: boolean; message?: SeenMessage; error?: { code: string } };
         if (ack.ok && ack.message) {
+          if (tries > 1) this.retried.add(ack.message.id);
           this.acked.push(ack.message);
           this.messages.set(ack.message.id, ack.message);
           this.maxSeq = Math.max(this.maxSeq, ack.message.seq);

@@ -11,6 +11,9 @@ export interface RestoredMembership {
 
 type AdapterFactory = (nsp: unknown) => Adapter;
 
+/** Sessions restored at once, per process; more reconnecting clients connect fresh and catch up with afterSeq. */
+export const MAX_CONCURRENT_RESTORES = 4;
+
 /** Sessions kept for Socket.IO's connection state recovery: only plain values, never the live objects a socket holds. */
 export function restorableData(data: unknown): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
@@ -44,10 +47,24 @@ export function restoredMemberships(data: unknown): RestoredMembership[] {
  * processes broadcast meanwhile, so a "recovered" socket would silently miss it: it must
  * reconnect fresh and catch up with afterSeq).
  */
-export function recoverableSessions(factory: AdapterFactory, skip: () => boolean, log: Logger): AdapterFactory {
+export function recoverableSessions(factory: AdapterFactory, skip: () => boolean, log: Logger, maxConcurrentRestores = MAX_CONCURRENT_RESTORES): AdapterFactory {
+  // One budget for every namespace: a restore reads the stream from the client's offset on.
+  let restoring = 0;
   // Socket.IO calls the factory with `new`: a plain function that returns the adapter.
   return function makeAdapter(nsp: unknown): Adapter {
     const adapter = factory(nsp);
+    const restore = adapter.restoreSession.bind(adapter);
+    // A restore holds up to the whole stream (maxLen entries) in memory: a few at a time, and the
+    // rest (e.g. every client of a drained process at once) connect fresh and catch up with afterSeq.
+    adapter.restoreSession = async (pid, offset) => {
+      if (restoring >= maxConcurrentRestores) return Promise.reject(new Error('too many sessions being restored'));
+      restoring += 1;
+      try {
+        return await restore(pid, offset);
+      } finally {
+        restoring -= 1;
+      }
+    };
     const persist = adapter.persistSession.bind(adapter);
     adapter.persistSession = (session) => {
       if (skip()) return;

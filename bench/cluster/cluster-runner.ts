@@ -42,15 +42,20 @@ export interface FailoverResult {
   affected: number;
   /** Of those, how many sent again successfully on another process before the run ended. */
   recovered: number;
-  /** From the kill to: the client seeing its disconnect, its join on another process acked, its first send acked there. */
+  /** From the kill to: the client seeing its disconnect, its socket connected to another process, its join on another process acked, its first send acked there. */
   disconnect: LatencySummary;
+  connect: LatencySummary;
   rejoin: LatencySummary;
   resend: LatencySummary;
+  /** sendMessage → ack of the clients that were not on the killed process, for sends in the 3 s after the kill. */
+  othersAck: LatencySummary;
   /** Sends acked (distinct stored messages), and how many of them the other party saw (live or in the afterSeq catch-up). */
   acked: number;
   seenByPeer: number;
   /** Live messageArrived repeats of one message id on one socket (the catch-up's overlap is merged by id, as clients do). */
   liveDuplicates: number;
+  /** conversationInfo pages the rejoined clients read (a catch-up over more than 100 messages takes several). */
+  catchUpPages: number;
   retried: number;
   failed: number;
   reconnectAttempts: number;
@@ -65,6 +70,7 @@ const RECONNECT_TIMEOUT_MS = 3000;
 const RECONNECT_GIVE_UP_MS = 30_000;
 /** The catch-up asks from a little before the last seq seen (seq is in µs; docs/protocol.md, joinConversation). */
 const CATCH_UP_OVERLAP_US = 5_000_000;
+const OTHERS_WINDOW_MS = 3000;
 const TEXT = 'Hello, I have a question about my last invoice, could you have a look please?';
 
 /** Pair i: customer on hub i mod n, agent on hub (i+1) mod n, so with n ≥ 2 every delivery crosses processes. */
@@ -119,10 +125,14 @@ class FailoverClient {
   lastSeq = 0;
   readonly pending = new Map<string, OutgoingChatMessage>();
   readonly acked = new Set<string>();
+  /** Ids seen live or in a catch-up (what the client merges by id), and ids seen live only. */
   readonly seen = new Set<string>();
+  readonly seenLive = new Set<string>();
   liveDuplicates = 0;
+  catchUpPages = 0;
   affected = false;
   disconnectAt: number | undefined;
+  connectAt: number | undefined;
   rejoinAt: number | undefined;
   resendAt: number | undefined;
   peer!: FailoverClient;
@@ -140,13 +150,21 @@ class FailoverClient {
     socket.on('messageArrived', (m: ArrivedMessage) => {
       if (m.type !== 'ChatMessage' || typeof m.id !== 'string') return;
       this.noteSeq(m.seq);
-      if (this.seen.has(m.id)) this.liveDuplicates += 1;
-      else this.seen.add(m.id);
+      if (this.seenLive.has(m.id)) this.liveDuplicates += 1;
+      this.seenLive.add(m.id);
+      this.seen.add(m.id);
     });
     socket.on('conversationInfo', (info) => {
+      let last: number | undefined;
       for (const m of info.messages ?? []) {
         this.noteSeq(m.seq);
+        if (typeof m.seq === 'number') last = m.seq;
         if (typeof m.id === 'string') this.seen.add(m.id);
+      }
+      this.catchUpPages += 1;
+      // A catch-up is paged (at most 100 messages): join again from the last seq shown for the next page.
+      if (info.hasMore && last !== undefined) {
+        socket.emit('joinConversation', { conversationId: this.ep.conversationId, id: this.ep.from.id, name: this.ep.from.name, afterSeq: last }, () => undefined);
       }
     });
   }
@@ -171,6 +189,7 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
   const counts = { retried: 0, failed: 0, attempts: 0, arrivedInWindow: 0 };
   const failCodes: Record<string, number> = {};
   let killAt: number | undefined;
+  const othersAck: number[] = [];
   let sending = true;
   let seqNo = 0;
 
@@ -186,6 +205,9 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
         return;
       }
       c.pending.delete(payload.clientMessageId ?? '');
+      const now = performance.now();
+      // The other clients' sends in the seconds after the kill: do they wait for the failover too?
+      if (!c.affected && killAt !== undefined && payload.metadata.t >= killAt && payload.metadata.t < killAt + OTHERS_WINDOW_MS) othersAck.push(now - payload.metadata.t);
       c.acked.add(res.message.id);
       c.noteSeq(res.message.seq);
       if (c.affected && c.resendAt === undefined && c.hub !== victim && killAt !== undefined) c.resendAt = performance.now();
@@ -200,6 +222,7 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
       const hub = hubs[next] as ClusterHub;
       try {
         const socket = await connectSocket(hub.url, { token: c.ep.token ?? '' }, RECONNECT_TIMEOUT_MS, (s) => c.listen(s));
+        c.connectAt ??= performance.now();
         await joinWithAck(socket, (timed, ack) =>
           timed.emit(
             'joinConversation',
@@ -316,11 +339,14 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
     affected: affected.length,
     recovered: affected.filter((c) => c.resendAt !== undefined).length,
     disconnect: times((c) => c.disconnectAt),
+    connect: times((c) => c.connectAt),
     rejoin: times((c) => c.rejoinAt),
     resend: times((c) => c.resendAt),
+    othersAck: summarize(othersAck),
     acked,
     seenByPeer,
     liveDuplicates: clients.reduce((sum, c) => sum + c.liveDuplicates, 0),
+    catchUpPages: affected.reduce((sum, c) => sum + c.catchUpPages, 0),
     retried: counts.retried,
     failed: counts.failed + stillPending,
     reconnectAttempts: counts.attempts,
@@ -330,7 +356,7 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
   };
   progress(
     `failover: ${result.recovered}/${result.affected} clients of the killed hub sending again; kill → acked send p50 ${fmt(result.resend.p50)} ms, max ${fmt(result.resend.max)} ms ` +
-      `(disconnect seen p50 ${fmt(result.disconnect.p50)}, rejoined p50 ${fmt(result.rejoin.p50)}); acked ${fmt(acked)}, seen by the other party ${fmt(seenByPeer)}, ` +
+      `(disconnect seen p50 ${fmt(result.disconnect.p50)}, connected ${fmt(result.connect.p50)}, rejoined p50 ${fmt(result.rejoin.p50)}); the other clients' acks in the 3 s after the kill p50 ${fmt(result.othersAck.p50)}, max ${fmt(result.othersAck.max)} ms; acked ${fmt(acked)}, seen by the other party ${fmt(seenByPeer)}, ` +
       `retried ${fmt(result.retried)}, live duplicates ${result.liveDuplicates}${result.note ? `; ${result.note}` : ''}`,
   );
   return result;

@@ -61,12 +61,14 @@ export function clusterSection(result: ClusterResult | undefined, store: StoreRa
         ['from the kill to', 'p50 ms', 'max ms', 'clients'],
         [
           ['the client sees its disconnect', fmt(f.disconnect.p50), fmt(f.disconnect.max), fmt(f.disconnect.count)],
+          ['its socket connected to another hub', fmt(f.connect.p50), fmt(f.connect.max), fmt(f.connect.count)],
           ['its joinConversation {afterSeq} acked on another hub', fmt(f.rejoin.p50), fmt(f.rejoin.max), fmt(f.rejoin.count)],
           ['its first send acked there (unacked sends retried first)', fmt(f.resend.p50), fmt(f.resend.max), fmt(f.resend.count)],
         ],
       ),
+      `the other clients (not on the killed hub), sendMessage → ack for sends in the 3 s after the kill: p50 ${fmt(f.othersAck.p50)} ms, p99 ${fmt(f.othersAck.p99)} ms, max ${fmt(f.othersAck.max)} ms (${fmt(f.othersAck.count)} sends)`,
       `failover traffic: ${fmt(f.arrivedPerSec)} msg/s seen by the other party over the run; acked ${fmt(f.acked)}, seen by the other party (live or in the catch-up) ${fmt(f.seenByPeer)}; ` +
-        `retried with the same clientMessageId ${fmt(f.retried)}; connect attempts ${fmt(f.reconnectAttempts)}; live duplicates ${fmt(f.liveDuplicates)}; failed ${fmt(f.failed)}` +
+        `retried with the same clientMessageId ${fmt(f.retried)}; connect attempts ${fmt(f.reconnectAttempts)}; catch-up pages read ${fmt(f.catchUpPages)}; live duplicates ${fmt(f.liveDuplicates)}; failed ${fmt(f.failed)}` +
         (f.note ? ` (${f.note})` : ''),
     );
   } else out.push('failover: not run');

@@ -2,8 +2,9 @@ import { performance } from 'node:perf_hooks';
 import type { AckResponse, ArrivedMessage, BenchSocket, OutgoingChatMessage } from '../common/bench-events.js';
 import { closeSockets, connectSocket, errorText, joinWithAck, progress, sleep } from '../common/client-util.js';
 import type { HubTarget } from '../common/hub-target.js';
+import { waitForQuiet } from '../common/quiet-wait.js';
 import { fmt, summarize, type LatencySummary } from '../common/stats.js';
-import { ArrivalRouter, runPhases, type Endpoint, type PhaseResult, type PhaseSpec } from '../load/load-runner.js';
+import { ArrivalRouter, runPhases, type CounterProbe, type Endpoint, type PhaseResult, type PhaseSpec } from '../load/load-runner.js';
 
 export interface ClusterConfig {
   /** Hub process counts to run, e.g. [1, 2, 3]. */
@@ -65,6 +66,7 @@ export interface FailoverResult {
 }
 
 const PAIR_SETUP_BUDGET_MS = 60_000;
+const SETTLE_LIMIT_MS = 10_000;
 const ACK_TIMEOUT_MS = 10_000;
 const RECONNECT_TIMEOUT_MS = 3000;
 const RECONNECT_GIVE_UP_MS = 30_000;
@@ -105,9 +107,18 @@ export async function runClusterLoad(hubs: readonly ClusterHub[], config: Cluste
   const endpoints = await spreadPairs(hubs, config.pairs, router);
   try {
     await sleep(1000); // join announcements pass
+    // Every process's counters added up: the phases' notes and the settling wait cover the whole cluster.
+    const probe: CounterProbe = async () => {
+      const all = await Promise.all(hubs.map((h) => h.target.counters()));
+      const sum: Record<string, number> = {};
+      for (const counters of all) for (const [key, value] of Object.entries(counters)) sum[key] = (sum[key] ?? 0) + value;
+      return sum;
+    };
+    const settle = (): Promise<string> => waitForQuiet(probe, storePid, SETTLE_LIMIT_MS);
+    await settle();
     const [first, ...others] = hubs as [ClusterHub, ...ClusterHub[]];
     const phases = await runPhases(
-      { target: `cluster ×${hubs.length}`, endpoints, router, serverPid: first.pid, moreServerPids: others.map((h) => h.pid), storePid },
+      { target: `cluster ×${hubs.length}`, endpoints, router, serverPid: first.pid, moreServerPids: others.map((h) => h.pid), storePid, probe, settle },
       clusterPhases(config),
     );
     return { hubs: hubs.length, crossShare: hubs.length > 1 ? 1 : 0, pairs: endpoints.length / 2, phases };
@@ -266,7 +277,7 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
   const start = performance.now();
   const end = start + config.failoverSeconds * 1000;
   const killTime = start + config.killAtSecond * 1000;
-  const seenBefore = (): number => clients.reduce((sum, c) => sum + c.seen.size, 0);
+  const seenBefore = (): number => clients.reduce((sum, c) => sum + c.seenLive.size, 0);
   let seenAtWarm = 0;
   let scheduled = 0;
   let rr = 0;

@@ -42,6 +42,7 @@ export function clusterSection(result: ClusterResult | undefined, store: StoreRa
       result.runs.flatMap(rows),
     ),
   ];
+  for (const run of result.runs) for (const p of run.phases) if (p.notes) out.push(`${run.hubs} hub(s) ${p.spec.key}): ${p.notes}`);
   const one = maxOf(result.runs.find((r) => r.hubs === 1));
   for (const run of result.runs) {
     const max = maxOf(run);
@@ -67,7 +68,7 @@ export function clusterSection(result: ClusterResult | undefined, store: StoreRa
         ],
       ),
       `the other clients (not on the killed hub), sendMessage → ack for sends in the 3 s after the kill: p50 ${fmt(f.othersAck.p50)} ms, p99 ${fmt(f.othersAck.p99)} ms, max ${fmt(f.othersAck.max)} ms (${fmt(f.othersAck.count)} sends)`,
-      `failover traffic: ${fmt(f.arrivedPerSec)} msg/s seen by the other party over the run; acked ${fmt(f.acked)}, seen by the other party (live or in the catch-up) ${fmt(f.seenByPeer)}; ` +
+      `failover traffic: ${fmt(f.arrivedPerSec)} msg/s arrived live (messageArrived) over the run after its first second; acked ${fmt(f.acked)}, seen by the other party (live or in the catch-up) ${fmt(f.seenByPeer)}; ` +
         `retried with the same clientMessageId ${fmt(f.retried)}; connect attempts ${fmt(f.reconnectAttempts)}; catch-up pages read ${fmt(f.catchUpPages)}; live duplicates ${fmt(f.liveDuplicates)}; failed ${fmt(f.failed)}` +
         (f.note ? ` (${f.note})` : ''),
     );

@@ -513,7 +513,8 @@ async function main(): Promise<void> {
   const skipGrowth = process.env['BENCH_SKIP_GROWTH'] === '1';
   const skipCluster = process.env['BENCH_SKIP_CLUSTER'] === '1';
   const clusterConfig: ClusterConfig = {
-    sizes: intListEnv('BENCH_CLUSTER_SIZES', [1, 2, 3], 1, 8),
+    // 0 alone runs no load sizes (the failover run only).
+    sizes: intListEnv('BENCH_CLUSTER_SIZES', [1, 2, 3], 0, 8).filter((n) => n > 0),
     pairs: intEnv('BENCH_CLUSTER_PAIRS', 100, 1, 2000),
     rate: intEnv('BENCH_CLUSTER_RATE', 500, 1, 100_000),
     window: intEnv('BENCH_CLUSTER_WINDOW', 4, 1, 100),

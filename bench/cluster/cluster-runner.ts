@@ -53,6 +53,11 @@ export interface FailoverResult {
   /** Sends acked (distinct stored messages), and how many of them the other party saw (live or in the afterSeq catch-up). */
   acked: number;
   seenByPeer: number;
+  /** Acked messages the other party never saw; of them, retries acked on another process while the other party stayed connected. */
+  unseen: number;
+  unseenRetriesPeerStayed: number;
+  /** A few of them, described. */
+  unseenSamples: string[];
   /** Live messageArrived repeats of one message id on one socket (the catch-up's overlap is merged by id, as clients do). */
   liveDuplicates: number;
   /** conversationInfo pages the rejoined clients read (a catch-up over more than 100 messages takes several). */
@@ -136,6 +141,10 @@ class FailoverClient {
   lastSeq = 0;
   readonly pending = new Map<string, OutgoingChatMessage>();
   readonly acked = new Set<string>();
+  /** Per acked id: its seq, when the ack came and on which hub (to describe a message the other party never saw). */
+  readonly ackInfo = new Map<string, { seq: number; at: number; hub: number; retried: boolean }>();
+  /** afterSeq of each rejoin. */
+  readonly rejoins: number[] = [];
   /** Ids seen live or in a catch-up (what the client merges by id), and ids seen live only. */
   readonly seen = new Set<string>();
   readonly seenLive = new Set<string>();
@@ -220,6 +229,7 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
       // The other clients' sends in the seconds after the kill: do they wait for the failover too?
       if (!c.affected && killAt !== undefined && payload.metadata.t >= killAt && payload.metadata.t < killAt + OTHERS_WINDOW_MS) othersAck.push(now - payload.metadata.t);
       c.acked.add(res.message.id);
+      c.ackInfo.set(res.message.id, { seq: res.message.seq, at: now, hub: c.hub, retried: payload.metadata.p === -2 });
       c.noteSeq(res.message.seq);
       if (c.affected && c.resendAt === undefined && c.hub !== victim && killAt !== undefined) c.resendAt = performance.now();
     });
@@ -234,12 +244,10 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
       try {
         const socket = await connectSocket(hub.url, { token: c.ep.token ?? '' }, RECONNECT_TIMEOUT_MS, (s) => c.listen(s));
         c.connectAt ??= performance.now();
+        const afterSeq = Math.max(0, c.lastSeq - CATCH_UP_OVERLAP_US);
+        c.rejoins.push(afterSeq);
         await joinWithAck(socket, (timed, ack) =>
-          timed.emit(
-            'joinConversation',
-            { conversationId: c.ep.conversationId, id: c.ep.from.id, name: c.ep.from.name, afterSeq: Math.max(0, c.lastSeq - CATCH_UP_OVERLAP_US) },
-            ack,
-          ),
+          timed.emit('joinConversation', { conversationId: c.ep.conversationId, id: c.ep.from.id, name: c.ep.from.name, afterSeq }, ack),
         );
         c.socket = socket;
         c.hub = next;
@@ -248,6 +256,7 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
         c.ready = true;
         for (const payload of c.pending.values()) {
           counts.retried += 1;
+          payload.metadata.p = -2;
           emit(c, payload);
         }
         return;
@@ -324,8 +333,8 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
   sending = false;
   // Drain: acks and the last arrivals.
   const drainUntil = performance.now() + 12_000;
-  while (performance.now() < drainUntil && clients.some((c) => c.pending.size > 0 || (c.ready && c.peer.acked.size > c.seen.size))) await sleep(100);
-  await sleep(500);
+  const unseen = (c: FailoverClient): boolean => [...c.acked].some((id) => !c.peer.seen.has(id));
+  while (performance.now() < drainUntil && clients.some((c) => c.pending.size > 0 || unseen(c))) await sleep(200);
   for (const c of clients) c.closing = true;
   closeSockets(clients.map((c) => c.socket));
 
@@ -335,10 +344,23 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
     summarize(affected.map((c) => since(pick(c))).filter((v): v is number => v !== undefined));
   let acked = 0;
   let seenByPeer = 0;
+  const unseenLines: string[] = [];
+  let unseenRetriesPeerStayed = 0;
   for (const c of clients) {
     acked += c.acked.size;
-    for (const id of c.acked) if (c.peer.seen.has(id)) seenByPeer += 1;
+    for (const id of c.acked) {
+      if (c.peer.seen.has(id)) seenByPeer += 1;
+      else {
+        const info = c.ackInfo.get(id);
+        if (info?.retried && !c.peer.affected) unseenRetriesPeerStayed += 1;
+        unseenLines.push(
+          `${id} from ${c.ep.from.name} (${c.affected ? 'on the killed hub' : `hub ${c.hub + 1}`}), seq ${info?.seq}, acked ${fmt(since(info?.at))} ms after the kill on hub ${(info?.hub ?? -1) + 1}` +
+            `${info?.retried ? ' (a retry)' : ''}; the other party ${c.peer.affected ? `rejoined with afterSeq ${c.peer.rejoins.join(', ')}, last seq seen ${c.peer.lastSeq}` : 'stayed on its hub'}`,
+        );
+      }
+    }
   }
+  for (const line of unseenLines.slice(0, 5)) progress(`failover: acked but not seen by the other party: ${line}`);
   const stillPending = clients.reduce((sum, c) => sum + c.pending.size, 0);
   const codes = Object.entries(failCodes)
     .map(([code, k]) => `${code}:${k}`)
@@ -356,6 +378,9 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
     othersAck: summarize(othersAck),
     acked,
     seenByPeer,
+    unseen: unseenLines.length,
+    unseenRetriesPeerStayed,
+    unseenSamples: unseenLines.slice(0, 3),
     liveDuplicates: clients.reduce((sum, c) => sum + c.liveDuplicates, 0),
     catchUpPages: affected.reduce((sum, c) => sum + c.catchUpPages, 0),
     retried: counts.retried,

@@ -72,6 +72,14 @@ export function clusterSection(result: ClusterResult | undefined, store: StoreRa
         `retried with the same clientMessageId ${fmt(f.retried)}; connect attempts ${fmt(f.reconnectAttempts)}; catch-up pages read ${fmt(f.catchUpPages)}; live duplicates ${fmt(f.liveDuplicates)}; failed ${fmt(f.failed)}` +
         (f.note ? ` (${f.note})` : ''),
     );
+    if (f.unseen > 0) {
+      out.push(
+        `PROBLEM: ${fmt(f.unseen)} acked messages never reached the other party (neither live nor in a catch-up) within 12 s after the run; ` +
+          `${fmt(f.unseenRetriesPeerStayed)} of them were retries (same clientMessageId) acked on another process while the other party stayed connected ` +
+          '(the process that stored them was killed before announcing them; the retry found them stored and did not announce them). E.g.:',
+        ...f.unseenSamples.map((line) => `  ${line}`),
+      );
+    }
   } else out.push('failover: not run');
   for (const note of result.notes) out.push(`note: ${note}`);
   return out;
@@ -85,9 +93,9 @@ export function clusterSummaryRows(result: ClusterResult | undefined): string[][
     ['cluster max msg/s by hub processes', maxes || 'n/a', 'no goal (2 cores: shows the cost)', 'n/a'],
     [
       'cluster failover, kill -9 → acked send',
-      f ? `p50 ${fmt(f.resend.p50)} / max ${fmt(f.resend.max)} ms, ${f.recovered}/${f.affected} clients; ${fmt(f.seenByPeer)}/${fmt(f.acked)} acked seen` : 'not run',
-      'no goal (issue 15)',
-      'n/a',
+      f ? `p50 ${fmt(f.resend.p50)} / max ${fmt(f.resend.max)} ms, ${f.recovered}/${f.affected} clients; ${fmt(f.seenByPeer)}/${fmt(f.acked)} acked seen by the other party` : 'not run',
+      'no goal (issue 15); every acked message seen',
+      f ? (f.unseen === 0 ? 'seen: met' : `seen: NOT met (${fmt(f.unseen)})`) : 'n/a',
     ],
   ];
 }

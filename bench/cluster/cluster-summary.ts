@@ -76,7 +76,8 @@ export function clusterSection(result: ClusterResult | undefined, store: StoreRa
       out.push(
         `PROBLEM: ${fmt(f.unseen)} acked messages never reached the other party (neither live nor in a catch-up) within 12 s after the run; ` +
           `${fmt(f.unseenRetriesPeerStayed)} of them were retries (same clientMessageId) acked on another process while the other party stayed connected ` +
-          '(the process that stored them was killed before announcing them; the retry found them stored and did not announce them). E.g.:',
+          '(likely: the killed process stored them but died before announcing them, and a duplicate clientMessageId is announced again only when ' +
+          "the answering process itself was unsure of the first insert, src/domain/message-writer.ts). E.g.:",
         ...f.unseenSamples.map((line) => `  ${line}`),
       );
     }

@@ -21,7 +21,7 @@ function rows(run: ClusterRun): string[][] {
     fmt(p.latency.p99, 2),
     fmt(p.latency.max, 1),
     `${fmt(p.ackOk)}/${fmt(p.sent)}`,
-    String(p.ackFailed + p.ackTimedOut),
+    `${p.ackFailed + p.ackTimedOut}${Object.keys(p.failureCodes).length > 0 ? ` (${Object.entries(p.failureCodes).map(([code, n]) => `${code}:${n}`).join(' ')}${p.ackTimedOut ? ` timeout:${p.ackTimedOut}` : ''})` : ''}`,
     String(p.missing),
     `${fmt(p.serverCpuPercent)}/${fmt(p.storeCpuPercent)}/${fmt(p.clientCpuPercent)}`,
   ]);

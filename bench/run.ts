@@ -35,7 +35,7 @@ import { runTranscriptBench, type TranscriptBenchConfig } from './transcript/tra
 
 /** Repository root, from dist/bench/run.js. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The whole run (about 15 minutes with every stage on the local store, 6 of them growing data), with room for a slow machine. */
+/** The whole run (about 17 minutes with every stage on the local store, 6 of them growing data, 2.5 the cluster case), with room for a slow machine. */
 const WATCHDOG_MS = 30 * 60_000;
 /** Time budgets that keep the whole run within the watchdog even when the hub cannot keep up. */
 const SETTLE_LIMIT_MS = 10_000;

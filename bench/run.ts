@@ -6,7 +6,10 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startLocalDocstore, type LocalDocstore } from '../src/devstore/local-docstore.js';
+import { startRedis, type RunningRedis } from '../tools/launch/redis.js';
 import { runAttackCase, type AttackConfig } from './attack/attack-runner.js';
+import { runClusterLoad, runFailover, type ClusterConfig, type ClusterHub } from './cluster/cluster-runner.js';
+import type { ClusterResult } from './cluster/cluster-summary.js';
 import { BareTarget } from './common/bare-target.js';
 import { GrowthSeeder, type SeedStep } from './growth/growth-seed.js';
 import { measureGrowthSize, type GrowthConfig, type GrowthResult, type GrowthSizeResult } from './growth/growth-runner.js';
@@ -32,7 +35,7 @@ import { runTranscriptBench, type TranscriptBenchConfig } from './transcript/tra
 
 /** Repository root, from dist/bench/run.js. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The whole run (about 15 minutes with every stage on the local store, 6 of them growing data), with room for a slow machine. */
+/** The whole run (about 17 minutes with every stage on the local store, 6 of them growing data, 2.5 the cluster case), with room for a slow machine. */
 const WATCHDOG_MS = 30 * 60_000;
 /** Time budgets that keep the whole run within the watchdog even when the hub cannot keep up. */
 const SETTLE_LIMIT_MS = 10_000;
@@ -98,7 +101,7 @@ function fitIdleCount(requested: number): number {
   return count;
 }
 
-const resources: { tmp?: string; docstore?: LocalDocstore; storePid?: number; children: RunningChild[] } = { children: [] };
+const resources: { tmp?: string; docstore?: LocalDocstore; storePid?: number; redis?: RunningRedis; children: RunningChild[] } = { children: [] };
 
 /** Stops one child and forgets it; says so when SIGTERM was not enough. */
 async function stopChild(child: RunningChild): Promise<void> {
@@ -111,6 +114,8 @@ async function stopChild(child: RunningChild): Promise<void> {
 
 async function cleanup(): Promise<void> {
   for (const child of [...resources.children].reverse()) await stopChild(child).catch(() => child.killNow());
+  await resources.redis?.stop().catch(() => undefined);
+  delete resources.redis;
   await resources.docstore?.stop().catch(() => undefined);
   delete resources.docstore;
   if (resources.tmp) await rm(resources.tmp, { recursive: true, force: true }).catch(() => undefined);
@@ -411,6 +416,65 @@ async function growthOn(uri: string, config: GrowthConfig, report: BenchReport):
   }
 }
 
+/**
+ * The cluster case (issue 15): for each size n, n hub processes on a fresh database and one
+ * redis-server (REDIS_URL on every hub, the single one too), sharing HUB_SECRET and the system
+ * token as a deployment's processes do; then the failover run on its own fresh cluster.
+ */
+async function clusterOn(uri: string, config: ClusterConfig, report: BenchReport): Promise<void> {
+  const result: ClusterResult = { config, runs: [], notes: [] };
+  report.cluster = result;
+  resources.redis = await startRedis();
+  progress(`redis-server (pid ${resources.redis.pid() ?? '?'}) on ${resources.redis.url}`);
+  const redisUrl = resources.redis.url;
+  const withCluster = async (n: number, name: string, fn: (hubs: ClusterHub[], started: StartedHub[]) => Promise<void>): Promise<void> => {
+    const dbUri = withDatabase(uri, `chathub_bench_cluster_${name}_${randomBytes(4).toString('hex')}`);
+    const shared = { REDIS_URL: redisUrl, HUB_SECRET: randomBytes(32).toString('hex'), SYSTEM_TOKEN: randomBytes(24).toString('hex') };
+    const started: StartedHub[] = [];
+    try {
+      for (let i = 0; i < n; i += 1) {
+        const label = `hub ${i + 1}/${n} (cluster ${name})`;
+        const hub = await startHubProcess(ROOT, dbUri, join(resources.tmp ?? tmpdir(), `hub-cluster-${name}-${i}`), label, shared);
+        resources.children.push(hub.child);
+        started.push(hub);
+      }
+      await fn(
+        started.map((h) => ({ target: new HubTarget(h.child.pid, h.url, h.systemToken), url: h.url, pid: h.child.pid })),
+        started,
+      );
+    } finally {
+      for (const hub of started) {
+        if (hub.child.alive()) report.memory[`hub ${started.indexOf(hub) + 1}/${n} (cluster ${name})`] = readProcMemory(hub.child.pid);
+        report.hubLogs.push(hub.child.logs());
+      }
+      for (const hub of [...started].reverse()) await stopChild(hub.child);
+      await stage(`drop cluster ${name} database`, () => within(30_000, 'dropDatabase', dropDatabase(dbUri)));
+    }
+  };
+  try {
+    for (const n of config.sizes) {
+      await stage(`cluster ×${n}`, () =>
+        withCluster(n, `x${n}`, async (hubs) => {
+          result.runs.push(await runClusterLoad(hubs, config, resources.storePid));
+        }),
+      );
+    }
+    if (config.failoverHubs > 1) {
+      await stage('cluster failover', () =>
+        withCluster(config.failoverHubs, 'failover', async (hubs, started) => {
+          result.failover = await runFailover(hubs, config, (i) => {
+            progress(`failover: kill -9 hub ${i + 1} (pid ${started[i]?.child.pid})`);
+            started[i]?.child.killNow();
+          });
+        }),
+      );
+    } else result.notes.push('failover not run: BENCH_CLUSTER_FAILOVER_HUBS < 2');
+  } finally {
+    await resources.redis?.stop().catch(() => undefined);
+    delete resources.redis;
+  }
+}
+
 /** The load stage: the bare relay, then the hub, each with the same pairs and phases. */
 async function loadStage(uri: string, pairs: number, report: BenchReport): Promise<void> {
   const bare = await startBareProcess(ROOT, 'bare relay');
@@ -447,6 +511,19 @@ async function main(): Promise<void> {
   const skipSeedApi = process.env['BENCH_SKIP_SEED_API'] === '1';
   const skipAttack = process.env['BENCH_SKIP_ATTACK'] === '1';
   const skipGrowth = process.env['BENCH_SKIP_GROWTH'] === '1';
+  const skipCluster = process.env['BENCH_SKIP_CLUSTER'] === '1';
+  const clusterConfig: ClusterConfig = {
+    // 0 alone runs no load sizes (the failover run only).
+    sizes: intListEnv('BENCH_CLUSTER_SIZES', [1, 2, 3], 0, 8).filter((n) => n > 0),
+    pairs: intEnv('BENCH_CLUSTER_PAIRS', 100, 1, 2000),
+    rate: intEnv('BENCH_CLUSTER_RATE', 500, 1, 100_000),
+    window: intEnv('BENCH_CLUSTER_WINDOW', 4, 1, 100),
+    seconds: intEnv('BENCH_CLUSTER_SECONDS', 8, 2, 600),
+    failoverHubs: intEnv('BENCH_CLUSTER_FAILOVER_HUBS', 3, 0, 8),
+    failoverSeconds: intEnv('BENCH_CLUSTER_FAILOVER_SECONDS', 12, 4, 600),
+    killAtSecond: 0,
+  };
+  clusterConfig.killAtSecond = Math.min(4, Math.floor(clusterConfig.failoverSeconds / 3));
   const growthConfig: GrowthConfig = {
     sizes: intListEnv('BENCH_GROWTH_SIZES', [10_000, 100_000, 1_000_000], 1, 10_000_000),
     reps: intEnv('BENCH_GROWTH_REPS', 60, 1, 10_000),
@@ -537,6 +614,12 @@ async function main(): Promise<void> {
     await stage('under attack', () => attackOn(uri, attackConfig, report));
     progress(`under-attack stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
+  if (skipCluster) progress('cluster stage skipped (BENCH_SKIP_CLUSTER=1)');
+  else {
+    const started = performance.now();
+    await stage('cluster', () => clusterOn(uri, clusterConfig, report));
+    progress(`cluster stage took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
   if (skipGrowth) progress('growth stage skipped (BENCH_SKIP_GROWTH=1)');
   else await stage('data growth', () => growthOn(uri, growthConfig, report));
   if (idle.sockets > 0) {
@@ -566,6 +649,14 @@ process.once('SIGINT', () => {
 process.once('exit', () => {
   for (const child of resources.children) child.killNow();
   killLiveChildren();
+  const redisPid = resources.redis?.isRunning() ? resources.redis.pid() : undefined;
+  if (redisPid !== undefined) {
+    try {
+      process.kill(redisPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 });
 
 main()

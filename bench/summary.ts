@@ -1,5 +1,6 @@
 import type { AttackResult } from './attack/attack-runner.js';
 import { attackSection } from './attack/attack-summary.js';
+import { clusterSection, clusterSummaryRows, type ClusterResult } from './cluster/cluster-summary.js';
 import type { IdleShape } from './common/bench-target.js';
 import { describeShape, type IdleResult } from './idle/idle-runner.js';
 import type { PhaseResult } from './load/load-runner.js';
@@ -47,6 +48,8 @@ export interface BenchReport {
   seedApi?: SeedApiResult | undefined;
   /** The under-attack case (undefined when skipped). */
   attack?: AttackResult | undefined;
+  /** The cluster case, issue 15 (undefined when skipped). */
+  cluster?: ClusterResult | undefined;
   /** The data-growth case (undefined when skipped). */
   growth?: GrowthResult | undefined;
 }
@@ -221,6 +224,7 @@ export function printReport(report: BenchReport): void {
   out.push(...routingSection(report.routing));
   out.push(...seedApiSection(report.seedApi));
   out.push(...attackSection(report.attack));
+  out.push(...clusterSection(report.cluster, report.store));
   out.push(...growthSection(report.growth));
 
   out.push('', '=== Process memory (from /proc/<pid>/status, read at the end of each stage) ===');
@@ -297,6 +301,7 @@ export function printReport(report: BenchReport): void {
   rows.push(...transcriptSummaryRows(report.transcripts));
   rows.push(...routingSummaryRows(report.routing));
   rows.push(...seedApiSummaryRows(report.seedApi));
+  rows.push(...clusterSummaryRows(report.cluster));
   rows.push(...growthSummaryRows(report.growth));
   out.push('', '=== Summary against targets ===', formatTable(['target', 'figure', 'goal', 'status'], rows));
 

@@ -22,10 +22,14 @@ export interface OutgoingChatMessage {
   from: BenchParticipant;
   text: string;
   metadata: BenchMetadata;
+  /** Cluster failover: a retry after a reconnect repeats it, so the hub stores the message once. */
+  clientMessageId?: string;
 }
 
 /** An arrival as the bench reads it; the hub also delivers activities, which lack `t`. */
 export interface ArrivedMessage {
+  id?: string;
+  seq?: number;
   type?: string;
   metadata?: { t?: unknown; p?: unknown };
 }
@@ -40,6 +44,8 @@ export interface UpdatedMessage {
 
 export interface AckResponse {
   ok: boolean;
+  /** sendMessage: the stored message. */
+  message?: { id: string; seq: number };
   error?: { code?: string; message?: string };
 }
 
@@ -47,10 +53,13 @@ export interface JoinConversationPayload {
   conversationId: string;
   id: string;
   name: string;
+  /** Catch-up after a reconnect: the conversationInfo that follows carries the messages after it. */
+  afterSeq?: number;
 }
 
 export interface BenchServerToClient {
   messageArrived: (message: ArrivedMessage) => void;
+  conversationInfo: (info: { messages?: ArrivedMessage[]; hasMore?: boolean }) => void;
   messageUpdated: (message: UpdatedMessage) => void;
 }
 

@@ -69,25 +69,35 @@ export class HubTarget implements BenchTarget {
     );
   }
 
-  async createPairs(count: number, router: ArrivalRouter, deadline: number): Promise<Endpoint[]> {
+  createPairs(count: number, router: ArrivalRouter, deadline: number): Promise<Endpoint[]> {
+    return this.createSpreadPairs(count, router, deadline, () => [this, this]);
+  }
+
+  /**
+   * Like createPairs, with pair i's customer on `place(i)[0]` and its agent on `place(i)[1]`
+   * (hub processes of one cluster: same database, HUB_SECRET and system token); each endpoint
+   * records its hub's index in `hubs` and its token, so it can reconnect elsewhere.
+   */
+  async createSpreadPairs(count: number, router: ArrivalRouter, deadline: number, place: (i: number) => [HubTarget, HubTarget], hubs: readonly HubTarget[] = [this]): Promise<Endpoint[]> {
     const endpoints: Endpoint[] = [];
     const results = await mapLimit(
       Array.from({ length: count }, (_, i) => i),
       20,
       async (i) => {
-        const conv = await this.init('load');
+        const [customerHub, agentHub] = place(i);
+        const conv = await customerHub.init('load');
         const agentId = `bench-agent-${i}`;
         const agentName = `Agent ${i}`;
-        const token = await this.agentToken(agentId, agentName);
+        const token = await agentHub.agentToken(agentId, agentName);
         const [customer, agent] = await joinedPair(
-          () => this.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName),
-          () => this.joined(token, conv.conversationId, agentId, agentName),
+          () => customerHub.joined(conv.customerToken, conv.conversationId, conv.customerId, conv.customerName),
+          () => agentHub.joined(token, conv.conversationId, agentId, agentName),
         );
         router.attach(customer);
         router.attach(agent);
         endpoints.push(
-          { socket: customer, conversationId: conv.conversationId, from: { id: conv.customerId, name: conv.customerName }, inFlight: 0 },
-          { socket: agent, conversationId: conv.conversationId, from: { id: agentId, name: agentName }, inFlight: 0 },
+          { socket: customer, conversationId: conv.conversationId, from: { id: conv.customerId, name: conv.customerName }, inFlight: 0, hub: hubs.indexOf(customerHub), token: conv.customerToken },
+          { socket: agent, conversationId: conv.conversationId, from: { id: agentId, name: agentName }, inFlight: 0, hub: hubs.indexOf(agentHub), token },
         );
       },
       undefined,

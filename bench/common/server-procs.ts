@@ -24,7 +24,7 @@ export function withDatabase(uri: string, database: string): string {
 
 /**
  * Starts `node dist/src/main.js` on a port picked here, pointed at `uri`, and waits for GET /ready; `env` adds to
- * the hub's environment (e.g. CONNECTOR_KEYS), `nodeArgs` to node's flags (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+ * the hub's environment (e.g. CONNECTOR_KEYS; a given SYSTEM_TOKEN is the one returned), `nodeArgs` to node's flags (e.g. --cpu-prof, which NODE_OPTIONS refuses).
  */
 export async function startHubProcess(
   root: string,
@@ -35,7 +35,8 @@ export async function startHubProcess(
   nodeArgs: readonly string[] = [],
 ): Promise<StartedHub> {
   const port = await freePort();
-  const systemToken = randomBytes(24).toString('hex');
+  // Processes of one cluster share the token (and HUB_SECRET) through `env`.
+  const systemToken = env['SYSTEM_TOKEN'] ?? randomBytes(24).toString('hex');
   const child = startNodeChild(
     label,
     join(root, 'dist', 'src', 'main.js'),

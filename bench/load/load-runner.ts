@@ -10,6 +10,9 @@ export interface Endpoint {
   conversationId: string;
   from: BenchParticipant;
   inFlight: number;
+  /** Cluster case: the index of the hub process the socket is on, and the token it connected with. */
+  hub?: number;
+  token?: string;
 }
 
 export interface PhaseSpec {
@@ -54,6 +57,8 @@ export interface PhaseContext {
   endpoints: readonly Endpoint[];
   router: ArrivalRouter;
   serverPid: number;
+  /** Further server processes whose CPU adds to the server's (cluster case: the other hubs). */
+  moreServerPids?: readonly number[] | undefined;
   /** The document store's process, when known (its CPU is reported per phase). */
   storePid: number | undefined;
   probe?: CounterProbe | undefined;
@@ -116,7 +121,7 @@ export async function runPhase(ctx: PhaseContext, spec: PhaseSpec): Promise<Phas
   const counts = { sent: 0, ackOk: 0, ackFailed: 0, ackTimedOut: 0, skipped: 0 };
   const failureCodes: Record<string, number> = {};
   const before = probe ? await probe().catch(() => undefined) : undefined;
-  const cpu = new CpuMeter(ctx.serverPid);
+  const cpu = [ctx.serverPid, ...(ctx.moreServerPids ?? [])].map((pid) => new CpuMeter(pid));
   const storeCpu = new CpuMeter(ctx.storePid);
   const clientCpu = new SelfCpuMeter();
   let sending = true;
@@ -186,7 +191,10 @@ export async function runPhase(ctx: PhaseContext, spec: PhaseSpec): Promise<Phas
     await sleep(spec.durationMs);
   }
   sending = false;
-  const serverCpuPercent = cpu.percent();
+  const serverCpuPercent = cpu.reduce<number | undefined>((sum, meter) => {
+    const p = meter.percent();
+    return sum === undefined || p === undefined ? undefined : sum + p;
+  }, 0);
   const storeCpuPercent = storeCpu.percent();
   const clientCpuPercent = clientCpu.percent();
 

@@ -214,7 +214,8 @@ export class OutboxService {
       for (const lane of pool.lanes.values()) if (lane.timer) clearTimeout(lane.timer);
       for (const lane of pool.lanes.values()) if (!lane.busy) this.dropLane(pool, lane);
       pool.waiting.clear();
-      if (this.cluster && pool.holder) this.giveUp(pool, link.connector);
+      // While handing back, handBack() releases the lease once the last answers are stored.
+      if (this.cluster && pool.holder && !this.handingBack) this.giveUp(pool, link.connector);
     }
   }
 
@@ -466,23 +467,25 @@ export class OutboxService {
   /** Takes or renews the pool's lease; on taking it, loads what waits. */
   private claim(pool: Pool, connector: string): void {
     const cluster = this.cluster;
-    if (!cluster || pool.leaseCall || this.closed || this.handingBack) return;
+    // While handing back, only a lease still held is renewed (its last answers are being stored).
+    if (!cluster || pool.leaseCall || this.closed || (this.handingBack && !pool.holder)) return;
     const startedAt = Date.now();
     pool.leaseCall = cluster.leases
       .acquire(leaseName(connector), cluster.owner, cluster.leaseMs)
       .then(
         (held) => {
           const had = this.holds(pool);
-          if (held && pool.links.size > 0 && !this.closed && !this.handingBack) {
+          const wanted = this.handingBack ? pool.holder : pool.links.size > 0;
+          if (held && wanted && !this.closed) {
             pool.holder = true;
             pool.leaseUntil = startedAt + cluster.leaseMs;
             pool.leaseRenewedAt = startedAt;
-            if (!had) {
+            if (!had && !this.handingBack) {
               this.log.info({ connector, members: pool.links.size }, 'took the outbox lease: delivering this connector\'s messages');
               this.reload(pool, connector);
             }
           } else if (held) {
-            // Taken as the last member left or the process began to stop: give it straight back.
+            // Taken as the last member left, or renewed just as the drain released it: give it straight back.
             this.giveUp(pool, connector);
           } else {
             if (pool.holder) this.log.warn({ connector }, 'another process holds the outbox lease now; handing over stops here');
@@ -515,9 +518,14 @@ export class OutboxService {
   /** Renews held leases, claims free ones where members wait, and reads the database for messages stored elsewhere. */
   private onTick(): void {
     const cluster = this.cluster;
-    if (!cluster || this.closed || this.handingBack) return;
+    if (!cluster || this.closed) return;
     const now = Date.now();
     for (const [connector, pool] of this.pools) {
+      if (this.handingBack) {
+        // Keep the lease until handBack() releases it: another process must not take lanes whose answers are still being stored.
+        if (pool.holder && now - pool.leaseRenewedAt >= cluster.leaseMs / 3) this.claim(pool, connector);
+        continue;
+      }
       if (pool.links.size === 0) continue;
       if (!pool.holder || now - pool.leaseRenewedAt >= cluster.leaseMs / 3) this.claim(pool, connector);
       if (this.holds(pool) && now - pool.lastLoadAt >= cluster.pollMs) this.reload(pool, connector);

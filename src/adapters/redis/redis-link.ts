@@ -25,6 +25,7 @@ export class RedisLink {
   private downSince: number | undefined = Date.now();
   private readonly listeners: Array<(state: RedisState) => void> = [];
   private lastErrorLog = 0;
+  private closing = false;
 
   constructor(
     private readonly options: RedisLinkOptions,
@@ -77,6 +78,7 @@ export class RedisLink {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.client.disconnect();
   }
 
@@ -94,7 +96,7 @@ export class RedisLink {
   }
 
   private set(state: RedisState): void {
-    if (state === this.current) return;
+    if (state === this.current || this.closing) return;
     const wasDownFor = this.downForMs;
     this.current = state;
     if (state === 'up') {

@@ -213,13 +213,15 @@ export class MessageWriter {
         this.log.warn({ messageId: p.message.id, conversationId: p.message.conversationId, reason: outcome.reason }, 'the database refused a message');
         p.reject(new HubError('BAD_REQUEST', 'the message could not be stored as sent (check its metadata: keys and nesting)'));
       } else if (outcome.status === 'duplicate') {
-        // A retried clientMessageId: answer with the first message. It is announced (again) when
-        // its own insert ended without a known outcome here, or when another process stored it:
-        // that one may have died between storing and announcing (clients merge by id, webhook
-        // events and outbox tickets are keyed by it, so a second announcement repeats nothing).
+        // A repeated dedupKey: answer with the first message. It is announced (again) when its own
+        // insert ended without a known outcome here, or when a client's retry (clientMessageId)
+        // finds it stored by another process: that one may have died between storing and
+        // announcing (clients merge by id; webhook events and outbox tickets are keyed by it, so a
+        // second announcement repeats nothing downstream). The hub's own idempotent writes
+        // (greetings, join notices) are never announced twice.
         const existing = outcome.existing;
-        const recent = Date.now() - existing.timestamp.getTime() < REANNOUNCE_WINDOW_MS;
-        if (this.uncertain.delete(existing.id) || (recent && !this.announced.has(existing.id))) this.settle(p, existing);
+        const retried = p.message.clientMessageId !== undefined && Date.now() - existing.timestamp.getTime() < REANNOUNCE_WINDOW_MS;
+        if (this.uncertain.delete(existing.id) || (retried && !this.announced.has(existing.id))) this.settle(p, existing);
         else p.resolve(existing);
       } else if (p.attempts >= MAX_SEQ_RETRIES) {
         p.reject(new HubError('CONFLICT', 'could not order the message after several attempts; send it again'));

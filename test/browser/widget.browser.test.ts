@@ -1,0 +1,277 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { expect } from 'chai';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { closeAllSockets, emitAck, joinedAgent, nextEvent } from '../support/clients.js';
+import { startHub, type RunningHub } from '../support/hub.js';
+import { startTestStore, type TestStore } from '../support/store.js';
+import { launchChromium } from './chromium.js';
+
+/** The widget's budget (tools/build-web.ts): gzipped, Socket.IO client included. */
+const WIDGET_GZIP_BUDGET = 40 * 1024;
+const AGENT = 'agent-widget';
+const AGENT_NAME = `Agent ${AGENT}`;
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const manifest = (): { widget?: { file: string; gzipBytes: number } } =>
+  JSON.parse(readFileSync(new URL('../../web/manifest.json', import.meta.url), 'utf8')) as { widget?: { file: string; gzipBytes: number } };
+
+/** Awaits later; a failure before then is reported by what failed first, not as an unhandled rejection. */
+function pending<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+interface Arrived {
+  conversationId: string;
+  type: string;
+  text?: string;
+  activityType?: string;
+}
+
+/**
+ * A customer's website on its own origin (not the hub's): one page embedding the widget with its
+ * script tag, under a strict CSP without 'unsafe-inline' (the hub's origin for the script, its
+ * HTTP and WebSocket for connections).
+ */
+async function startSite(): Promise<{ origin: string; url(hub: string, attrs?: Record<string, string>): string; close(): Promise<void> }> {
+  let server: Server | undefined;
+  const pages = new Map<string, { html: string; csp: string }>();
+  server = createServer((req, res) => {
+    const page = pages.get(new URL(req.url ?? '/', 'http://site.invalid').pathname);
+    if (req.method === 'GET' && page) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': page.csp }).end(page.html);
+    } else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  });
+  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  return {
+    origin,
+    url(hub, attrs = {}) {
+      const path = `/shop-${pages.size}`;
+      const hubUrl = new URL(hub);
+      const data = Object.entries({ hub, channel: 'web', 'confirm-end': 'false', ...attrs })
+        .map(([k, v]) => ` data-${k}="${v}"`)
+        .join('');
+      const csp = `default-src 'none'; script-src ${hubUrl.origin}; style-src 'self'; connect-src ${hubUrl.origin} ws://${hubUrl.host}; img-src 'self'; base-uri 'none'; form-action 'none'`;
+      pages.set(path, {
+        csp,
+        html: `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>\n<body><main><h1>Shop</h1><p>Products.</p></main>\n<script src="${hubUrl.origin}/widget.js"${data} async></script>\n</body></html>\n`,
+      });
+      return origin + path;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server?.close((err) => (err ? reject(err) : resolve()));
+        server?.closeAllConnections();
+      }),
+  };
+}
+
+describe('Web chat widget in Chromium (issue 16)', function () {
+  this.timeout(90_000);
+  let store: TestStore | undefined;
+  let hub: RunningHub;
+  let site: Awaited<ReturnType<typeof startSite>> | undefined;
+  let browser: Browser | undefined;
+
+  before(async function () {
+    this.timeout(120_000);
+    browser = await launchChromium();
+    store = await startTestStore();
+    site = await startSite();
+    hub = await startHub(store.uri('widget_browser'), { ALLOWED_ORIGINS: site.origin });
+  });
+
+  afterEach(() => closeAllSockets());
+
+  after(async () => {
+    await browser?.close();
+    await site?.close();
+    await hub?.close();
+    await store?.close();
+  });
+
+  /** A fresh profile; page errors and CSP violations are collected to fail the test. */
+  async function openContext(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+    if (!browser) throw new Error('no browser');
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    page.on('console', (msg) => {
+      if (/Content Security Policy|Refused to/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
+    });
+    return { context, page, problems };
+  }
+
+  const panel = (page: Page): Locator => page.locator('[data-chathub-widget] section.panel');
+  const items = (page: Page): Promise<string[]> => panel(page).locator('ol.log li.msg p.text').allTextContents();
+  const shown = (page: Page, text: string): Promise<void> => panel(page).locator('ol.log li.msg:not([data-pending]) p.text', { hasText: text }).first().waitFor();
+
+  async function openAndStart(page: Page, name: string, email: string): Promise<string> {
+    if (await panel(page).isHidden()) await page.getByRole('button', { name: 'Open chat' }).click();
+    await page.getByLabel('Your name').fill(name);
+    await page.getByLabel('Email').fill(email);
+    await page.getByRole('button', { name: 'Start chat' }).click();
+    await panel(page).and(page.locator('[data-state="ready"][data-socket="connected"]')).waitFor();
+    const id = await panel(page).getAttribute('data-conversation-id');
+    if (!id) throw new Error('the widget names no conversation');
+    return id;
+  }
+
+  async function type(page: Page, text: string): Promise<void> {
+    await page.getByLabel('Message', { exact: true }).pressSequentially(text);
+    await page.keyboard.press('Enter');
+  }
+
+  it('the build kept the widget, Socket.IO client included, under 40 KB gzipped', () => {
+    const widget = manifest().widget;
+    expect(widget, 'dist/web/manifest.json names the widget').to.not.equal(undefined);
+    expect(widget?.gzipBytes).to.be.at.most(WIDGET_GZIP_BUDGET);
+  });
+
+  it('a customer on another origin (strict CSP) fills the pre-chat form, sees the queue notice, chats with an agent with typing both ways, never sees a whisper, and a reload keeps the conversation', async () => {
+    if (!site) throw new Error('no site');
+    const { context, page, problems } = await openContext();
+    try {
+      await page.goto(site.url(hub.url));
+      const conversationId = await openAndStart(page, 'Jane Widget', 'jane@example.org');
+      expect(conversationId).to.match(/^[0-9a-f-]{36}$/);
+      await panel(page).locator('li.notice[data-activity="handOff"]').waitFor();
+      // Focus moved to the message box once the chat started.
+      expect(await page.evaluate(() => document.querySelector('[data-chathub-widget]')?.shadowRoot?.activeElement?.id)).to.equal('chathub-message');
+
+      const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
+      await panel(page).locator('li.notice', { hasText: `${AGENT_NAME} joined the chat` }).waitFor();
+
+      const arrived = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.text === 'Hello from the widget'));
+      const typing = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.activityType === 'typing', 10_000));
+      await type(page, 'Hello from the widget');
+      expect((await typing).conversationId, 'the agent sees the customer typing').to.equal(conversationId);
+      expect((await arrived).conversationId).to.equal(conversationId);
+      await shown(page, 'Hello from the widget');
+
+      const say = (text: string, tag: '' | 'whisper' = ''): Promise<unknown> =>
+        emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text, tag });
+      expect(await emitAck(agent, 'sendMessage', { conversationId, type: 'ActivityMessage', from: { id: AGENT, name: AGENT_NAME }, activityType: 'typing', info: {} })).to.deep.include({ ok: true });
+      await panel(page).locator('p.typing', { hasText: `${AGENT_NAME} is typing…` }).waitFor();
+      expect(await say('Hi, how can I help?')).to.deep.include({ ok: true });
+      await shown(page, 'Hi, how can I help?');
+      expect(await panel(page).locator('p.typing').textContent(), 'a message clears the typing line').to.equal('');
+      expect(await say('Internal: VIP customer', 'whisper')).to.deep.include({ ok: true });
+      expect(await say('Anything else?')).to.deep.include({ ok: true });
+      await shown(page, 'Anything else?');
+      expect(await items(page)).to.deep.equal(['Hello from the widget', 'Hi, how can I help?', 'Anything else?']);
+
+      await page.reload();
+      await panel(page).and(page.locator('[data-state="ready"][data-socket="connected"]')).waitFor();
+      expect(await panel(page).getAttribute('data-conversation-id'), 'the token in localStorage resumes the conversation').to.equal(conversationId);
+      await shown(page, 'Anything else?');
+      expect(await items(page)).to.deep.equal(['Hello from the widget', 'Hi, how can I help?', 'Anything else?']);
+      expect(await page.content()).to.not.contain('VIP customer');
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('offline in mid-conversation loses nothing: the reconnecting banner shows, a message typed offline is sent when back, the agent\'s message meanwhile arrives (afterSeq catch-up); minimised, an unread badge counts', async () => {
+    if (!site) throw new Error('no site');
+    const { context, page, problems } = await openContext();
+    try {
+      await page.goto(site.url(hub.url));
+      const conversationId = await openAndStart(page, 'Olga Offline', 'olga@example.org');
+      const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
+      const say = (text: string): Promise<unknown> => emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text });
+      await type(page, 'Before going offline');
+      await shown(page, 'Before going offline');
+
+      await context.setOffline(true);
+      await panel(page).locator('p.banner').waitFor();
+      expect(await panel(page).getAttribute('data-socket')).to.equal('disconnected');
+      expect(await say('Sent while you were away')).to.deep.include({ ok: true });
+      await type(page, 'Typed while offline');
+      await panel(page).locator('li[data-pending] p.text', { hasText: 'Typed while offline' }).waitFor();
+
+      const arrived = pending(nextEvent<Arrived & { clientMessageId?: string }>(agent, 'messageArrived', (m) => m.text === 'Typed while offline', 15_000));
+      await context.setOffline(false);
+      await shown(page, 'Sent while you were away');
+      await shown(page, 'Typed while offline');
+      expect((await arrived).clientMessageId, 'sent with its clientMessageId').to.match(/^w-/);
+      await panel(page).locator('p.banner').waitFor({ state: 'hidden' });
+      expect(await panel(page).locator('li[data-pending]').count()).to.equal(0);
+      expect(await items(page)).to.deep.equal(['Before going offline', 'Sent while you were away', 'Typed while offline']);
+
+      // Minimised: an agent's message raises the unread badge; opening clears it.
+      await page.getByRole('button', { name: 'Minimise chat' }).click();
+      expect(await say('Are you still there?')).to.deep.include({ ok: true });
+      await page.getByRole('button', { name: 'Open chat, 1 unread' }).waitFor();
+      await page.getByRole('button', { name: /Open chat/ }).click();
+      await shown(page, 'Are you still there?');
+      expect(await page.locator('[data-chathub-widget] .badge').isHidden()).to.equal(true);
+
+      // The customer ends the chat and downloads the transcript.
+      const ended = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.activityType === 'endOfConversation'));
+      await page.getByRole('button', { name: 'End chat' }).click();
+      await ended;
+      await panel(page).and(page.locator('[data-state="ended"]')).waitFor();
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download transcript (PDF)' }).click()]);
+      const path = await download.path();
+      expect(readFileSync(path).subarray(0, 5).toString('latin1')).to.equal('%PDF-');
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('Arabic renders right to left, in Arabic', async () => {
+    if (!site) throw new Error('no site');
+    const { context, page, problems } = await openContext();
+    try {
+      await page.goto(site.url(hub.url, { lang: 'ar' }));
+      const root = page.locator('[data-chathub-widget] .root');
+      await root.waitFor();
+      expect(await root.getAttribute('dir')).to.equal('rtl');
+      expect(await root.getAttribute('lang')).to.equal('ar');
+      await page.getByRole('button', { name: 'افتح المحادثة' }).click();
+      await page.getByLabel('اسمك').waitFor();
+      expect(await page.evaluate(() => getComputedStyle(document.querySelector('[data-chathub-widget]')?.shadowRoot?.querySelector('.panel') as Element).direction)).to.equal('rtl');
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('axe-core finds no serious or critical accessibility violation in the open widget (pre-chat form, then a conversation)', async () => {
+    if (!site) throw new Error('no site');
+    // axe comes in as an init script (DevTools protocol), which the page's strict CSP does not
+    // apply to; page.addScriptTag would add an inline script the CSP refuses.
+    const { context, page, problems } = await openContext();
+    await context.addInitScript({ path: axePath });
+    try {
+      await page.goto(site.url(hub.url));
+      await page.getByRole('button', { name: 'Open chat' }).click();
+      await page.getByLabel('Your name').waitFor();
+      const audit = async (): Promise<string[]> =>
+        page.evaluate(async () => {
+          const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown }> }> }> } }).axe;
+          const result = await axe.run(document, { resultTypes: ['violations'] });
+          return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+        });
+      expect(await audit(), 'pre-chat form').to.deep.equal([]);
+      const conversationId = await openAndStart(page, 'Axel Axe', 'axel@example.org');
+      const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
+      expect(await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text: 'Welcome!' })).to.deep.include({ ok: true });
+      await type(page, 'Thanks');
+      await shown(page, 'Welcome!');
+      await shown(page, 'Thanks');
+      expect(await audit(), 'conversation').to.deep.equal([]);
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -133,7 +133,7 @@ describe('Web chat widget in Chromium (issue 16)', function () {
     expect(widget?.gzipBytes).to.be.at.most(WIDGET_GZIP_BUDGET);
   });
 
-  it('a customer on another origin (strict CSP) fills the pre-chat form, sees the queue notice, chats with an agent with typing both ways, never sees a whisper, and a reload keeps the conversation', async () => {
+  it('a customer on another origin (strict CSP) fills the pre-chat form, sees the queue notice, chats with an agent with typing both ways, never sees a whisper, and a reload or a second tab keeps the conversation', async () => {
     if (!site) throw new Error('no site');
     const { context, page, problems } = await openContext();
     try {
@@ -172,6 +172,16 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       await shown(page, 'Anything else?');
       expect(await items(page)).to.deep.equal(['Hello from the widget', 'Hi, how can I help?', 'Anything else?']);
       expect(await page.content()).to.not.contain('VIP customer');
+
+      // Another tab of the same site: the same conversation, its history, and live messages in both.
+      const tab = await context.newPage();
+      await tab.goto(page.url());
+      await tab.getByRole('button', { name: 'Open chat' }).click();
+      await panel(tab).and(tab.locator('[data-state="ready"][data-socket="connected"]')).waitFor();
+      expect(await panel(tab).getAttribute('data-conversation-id')).to.equal(conversationId);
+      await shown(tab, 'Anything else?');
+      await type(tab, 'From the second tab');
+      await shown(page, 'From the second tab');
       expect(problems).to.deep.equal([]);
     } finally {
       await context.close();
@@ -221,6 +231,22 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download transcript (PDF)' }).click()]);
       const path = await download.path();
       expect(readFileSync(path).subarray(0, 5).toString('latin1')).to.equal('%PDF-');
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('the hub\'s own /demo page (same origin, not in ALLOWED_ORIGINS) runs the widget under its strict CSP: init, socket, a message', async () => {
+    const { context, page, problems } = await openContext();
+    try {
+      const response = await page.goto(`${hub.url}/demo`);
+      expect(response?.headers()['content-security-policy']).to.match(/^default-src 'none'; script-src 'self'/);
+      const conversationId = await openAndStart(page, 'Demo Visitor', 'demo@example.org');
+      const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
+      const arrived = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.text === 'Hello from the demo'));
+      await type(page, 'Hello from the demo');
+      expect((await arrived).conversationId).to.equal(conversationId);
       expect(problems).to.deep.equal([]);
     } finally {
       await context.close();

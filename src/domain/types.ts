@@ -3,7 +3,8 @@ import type { AgentView } from '../contracts/events.js';
 import type { AgentRecord } from './ports.js';
 
 export type ConversationStatus = 'queued' | 'active' | 'ended';
-export type MessageState = 'PENDING' | 'DELIVERED' | 'FAILED';
+export type { MessageState } from '../contracts/wire.js';
+import type { MessageState, WireMessage } from '../contracts/wire.js';
 
 /** Who the customer is, as given at init; `custom` holds the extra fields. */
 export interface CustomerInfo {
@@ -126,26 +127,7 @@ export interface StoredMessage {
   pendingWebhook?: string | undefined;
 }
 
-/** What the wire carries: the stored message without storage-only fields, times as ISO strings. */
-export interface WireMessage {
-  id: string;
-  conversationId: string;
-  seq?: number;
-  type: 'ChatMessage' | 'ActivityMessage';
-  from: Participant;
-  to: Participant[];
-  text?: string;
-  attachments?: Attachment[];
-  activityType?: ActivityType;
-  info?: Record<string, unknown>;
-  refId: string;
-  tag: '' | 'whisper';
-  channel: string;
-  state: MessageState;
-  metadata: Record<string, unknown>;
-  timestamp: string;
-  clientMessageId?: string;
-}
+export type { WireMessage } from '../contracts/wire.js';
 
 export interface WireConversation {
   id: string;

@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { chatPluginChannel, newVisitor } from '../support/chatplugin.js';
 import { closeAllSockets, emitAck, joinedAgent, nextEvent } from '../support/clients.js';
 import { startHub, type RunningHub } from '../support/hub.js';
 import { conversationsView } from '../support/routing.js';
 import { startTestStore, type TestStore } from '../support/store.js';
-import { launchChromium } from './chromium.js';
+import { launchChromium, openPage, type OpenedPage } from './chromium.js';
 import { startPageServer, type PageServer } from './page-server.js';
 
 /** Awaits later; a failure before then is reported by what failed first, not as an unhandled rejection. */
@@ -93,14 +93,7 @@ describe('Chat plugin widget in Chromium (§6, real browser)', function () {
   });
 
   /** A fresh browser profile (its own localStorage) whose page errors fail the test. */
-  async function openContext(): Promise<{ context: BrowserContext; page: Page; pageErrors: string[] }> {
-    if (!browser) throw new Error('no browser');
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    return { context, page, pageErrors };
-  }
+  const openContext = (): Promise<OpenedPage> => openPage(browser);
 
   it('a visitor writes from a page on another origin, an agent answers live, whispers stay with the staff, and a reload resumes the conversation with its history', async () => {
     if (!site) throw new Error('no page server');

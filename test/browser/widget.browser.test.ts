@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { closeAllSockets, emitAck, joinedAgent, nextEvent } from '../support/clients.js';
 import { startHub, type RunningHub } from '../support/hub.js';
 import { startTestStore, type TestStore } from '../support/store.js';
-import { launchChromium } from './chromium.js';
+import { launchChromium, openPage, type OpenedPage } from './chromium.js';
 
 /** The widget's budget (tools/build-web.ts): gzipped, Socket.IO client included. */
 const WIDGET_GZIP_BUDGET = 40 * 1024;
@@ -94,19 +94,26 @@ describe('Web chat widget in Chromium (issue 16)', function () {
     await store?.close();
   });
 
-  /** A fresh profile; page errors and CSP violations are collected to fail the test. */
-  async function openContext(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-    if (!browser) throw new Error('no browser');
-    const context = await browser.newContext({ acceptDownloads: true });
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Refused to/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
-    return { context, page, problems };
+  /**
+   * Runs `test` in a page of a fresh profile (its own localStorage), then fails on any page error
+   * or CSP refusal it caused; `prepare` runs on the profile first.
+   */
+  async function inPage(test: (opened: OpenedPage) => Promise<void>, prepare?: (context: BrowserContext) => Promise<unknown>): Promise<void> {
+    const opened = await openPage(browser, { acceptDownloads: true });
+    try {
+      await prepare?.(opened.context);
+      await test(opened);
+      expect([...opened.pageErrors, ...opened.cspViolations]).to.deep.equal([]);
+    } finally {
+      await opened.context.close();
+    }
   }
 
+  /** A new page of the customer's site, embedding the widget with `attrs` as data- attributes. */
+  const siteUrl = (attrs?: Record<string, string>): string => {
+    if (!site) throw new Error('no site');
+    return site.url(hub.url, attrs);
+  };
   const panel = (page: Page): Locator => page.locator('[data-chathub-widget] section.panel');
   const items = (page: Page): Promise<string[]> => panel(page).locator('ol.log li.msg p.text').allTextContents();
   const shown = (page: Page, text: string): Promise<void> => panel(page).locator('ol.log li.msg:not([data-pending]) p.text', { hasText: text }).first().waitFor();
@@ -134,10 +141,8 @@ describe('Web chat widget in Chromium (issue 16)', function () {
   });
 
   it('a customer on another origin (strict CSP) fills the pre-chat form, sees the queue notice, chats with an agent with typing both ways, never sees a whisper, and a reload or a second tab keeps the conversation', async () => {
-    if (!site) throw new Error('no site');
-    const { context, page, problems } = await openContext();
-    try {
-      await page.goto(site.url(hub.url));
+    await inPage(async ({ context, page }) => {
+      await page.goto(siteUrl());
       const conversationId = await openAndStart(page, 'Jane Widget', 'jane@example.org');
       expect(conversationId).to.match(/^[0-9a-f-]{36}$/);
       await panel(page).locator('li.notice[data-activity="handOff"]').waitFor();
@@ -182,17 +187,12 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       await shown(tab, 'Anything else?');
       await type(tab, 'From the second tab');
       await shown(page, 'From the second tab');
-      expect(problems).to.deep.equal([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('offline in mid-conversation loses nothing: the reconnecting banner shows, a message typed offline is sent when back, the agent\'s message meanwhile arrives (afterSeq catch-up); minimised, an unread badge counts', async () => {
-    if (!site) throw new Error('no site');
-    const { context, page, problems } = await openContext();
-    try {
-      await page.goto(site.url(hub.url));
+    await inPage(async ({ context, page }) => {
+      await page.goto(siteUrl());
       const conversationId = await openAndStart(page, 'Olga Offline', 'olga@example.org');
       const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
       const say = (text: string): Promise<unknown> => emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text });
@@ -231,15 +231,11 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download transcript (PDF)' }).click()]);
       const path = await download.path();
       expect(readFileSync(path).subarray(0, 5).toString('latin1')).to.equal('%PDF-');
-      expect(problems).to.deep.equal([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('the hub\'s own /demo page (same origin, not in ALLOWED_ORIGINS) runs the widget under its strict CSP: init, socket, a message', async () => {
-    const { context, page, problems } = await openContext();
-    try {
+    await inPage(async ({ page }) => {
       const response = await page.goto(`${hub.url}/demo`);
       expect(response?.headers()['content-security-policy']).to.match(/^default-src 'none'; script-src 'self'/);
       const conversationId = await openAndStart(page, 'Demo Visitor', 'demo@example.org');
@@ -247,17 +243,12 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       const arrived = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.text === 'Hello from the demo'));
       await type(page, 'Hello from the demo');
       expect((await arrived).conversationId).to.equal(conversationId);
-      expect(problems).to.deep.equal([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('Arabic renders right to left, in Arabic', async () => {
-    if (!site) throw new Error('no site');
-    const { context, page, problems } = await openContext();
-    try {
-      await page.goto(site.url(hub.url, { lang: 'ar' }));
+    await inPage(async ({ page }) => {
+      await page.goto(siteUrl({ lang: 'ar' }));
       const root = page.locator('[data-chathub-widget] .root');
       await root.waitFor();
       expect(await root.getAttribute('dir')).to.equal('rtl');
@@ -265,39 +256,33 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       await page.getByRole('button', { name: 'افتح المحادثة' }).click();
       await page.getByLabel('اسمك').waitFor();
       expect(await page.evaluate(() => getComputedStyle(document.querySelector('[data-chathub-widget]')?.shadowRoot?.querySelector('.panel') as Element).direction)).to.equal('rtl');
-      expect(problems).to.deep.equal([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('axe-core finds no serious or critical accessibility violation in the open widget (pre-chat form, then a conversation)', async () => {
-    if (!site) throw new Error('no site');
     // axe comes in as an init script (DevTools protocol), which the page's strict CSP does not
     // apply to; page.addScriptTag would add an inline script the CSP refuses.
-    const { context, page, problems } = await openContext();
-    await context.addInitScript({ path: axePath });
-    try {
-      await page.goto(site.url(hub.url));
-      await page.getByRole('button', { name: 'Open chat' }).click();
-      await page.getByLabel('Your name').waitFor();
-      const audit = async (): Promise<string[]> =>
-        page.evaluate(async () => {
-          const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown }> }> }> } }).axe;
-          const result = await axe.run(document, { resultTypes: ['violations'] });
-          return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-        });
-      expect(await audit(), 'pre-chat form').to.deep.equal([]);
-      const conversationId = await openAndStart(page, 'Axel Axe', 'axel@example.org');
-      const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
-      expect(await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text: 'Welcome!' })).to.deep.include({ ok: true });
-      await type(page, 'Thanks');
-      await shown(page, 'Welcome!');
-      await shown(page, 'Thanks');
-      expect(await audit(), 'conversation').to.deep.equal([]);
-      expect(problems).to.deep.equal([]);
-    } finally {
-      await context.close();
-    }
+    await inPage(
+      async ({ page }) => {
+        await page.goto(siteUrl());
+        await page.getByRole('button', { name: 'Open chat' }).click();
+        await page.getByLabel('Your name').waitFor();
+        const audit = async (): Promise<string[]> =>
+          page.evaluate(async () => {
+            const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Array<{ id: string; impact: string | null; nodes: Array<{ target: unknown }> }> }> } }).axe;
+            const result = await axe.run(document, { resultTypes: ['violations'] });
+            return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+          });
+        expect(await audit(), 'pre-chat form').to.deep.equal([]);
+        const conversationId = await openAndStart(page, 'Axel Axe', 'axel@example.org');
+        const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
+        expect(await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text: 'Welcome!' })).to.deep.include({ ok: true });
+        await type(page, 'Thanks');
+        await shown(page, 'Welcome!');
+        await shown(page, 'Thanks');
+        expect(await audit(), 'conversation').to.deep.equal([]);
+      },
+      (context) => context.addInitScript({ path: axePath }),
+    );
   });
 });

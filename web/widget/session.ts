@@ -1,20 +1,6 @@
-import type { Attachment, Participant } from '../../src/contracts/schemas.js';
+import type { WireMessage } from '../../src/contracts/wire.js';
 
-/** A stored message as the customer sees it (docs/protocol.md, "Message"); `seq` is absent on typing. */
-export interface WireMessage {
-  id: string;
-  conversationId: string;
-  seq?: number;
-  type: 'ChatMessage' | 'ActivityMessage';
-  from: Participant;
-  text?: string;
-  attachments?: Attachment[];
-  activityType?: string;
-  info?: Record<string, unknown>;
-  tag?: string;
-  timestamp: string;
-  clientMessageId?: string;
-}
+export type { WireMessage };
 
 /** A message typed here and not yet acknowledged by the hub: sent (again) with its clientMessageId. */
 export interface Outgoing {

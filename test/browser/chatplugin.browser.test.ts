@@ -1,18 +1,12 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import { chatPluginChannel, newVisitor } from '../support/chatplugin.js';
-import { closeAllSockets, emitAck, joinedAgent, nextEvent } from '../support/clients.js';
+import { closeAllSockets, emitAck, joinedAgent, nextEvent, pending } from '../support/clients.js';
 import { startHub, type RunningHub } from '../support/hub.js';
 import { conversationsView } from '../support/routing.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 import { launchChromium, openPage, type OpenedPage } from './chromium.js';
 import { startPageServer, type PageServer } from './page-server.js';
-
-/** Awaits later; a failure before then is reported by what failed first, not as an unhandled rejection. */
-function pending<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
-}
 
 /** What an agent's socket receives as `messageArrived` (the fields checked here). */
 interface Arrived {

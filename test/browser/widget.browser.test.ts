@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { closeAllSockets, emitAck, joinedAgent, nextEvent } from '../support/clients.js';
+import { closeAllSockets, emitAck, joinedAgent, nextEvent, pending } from '../support/clients.js';
 import { startHub, type RunningHub } from '../support/hub.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 import { launchChromium, openPage, type OpenedPage } from './chromium.js';
@@ -16,12 +16,6 @@ const AGENT_NAME = `Agent ${AGENT}`;
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const manifest = (): { widget?: { file: string; gzipBytes: number } } =>
   JSON.parse(readFileSync(new URL('../../web/manifest.json', import.meta.url), 'utf8')) as { widget?: { file: string; gzipBytes: number } };
-
-/** Awaits later; a failure before then is reported by what failed first, not as an unhandled rejection. */
-function pending<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
-}
 
 interface Arrived {
   conversationId: string;

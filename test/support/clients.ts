@@ -120,6 +120,12 @@ export function record<T = Record<string, unknown>>(socket: Socket, event: strin
   return seen;
 }
 
+/** Awaits later; a failure before then is reported by what failed first, not as an unhandled rejection. */
+export function pending<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A customer (init + socket + join) and its conversation. */

@@ -240,6 +240,46 @@ describe('Web chat widget in Chromium (issue 16)', function () {
     });
   });
 
+  it('keyboard only: Tab reaches the launcher, Enter opens with focus in the form, Enter sends, Escape minimises back to the launcher; minimised, the title flashes; a narrow phone gets the full screen', async () => {
+    await inPage(async ({ page }) => {
+      await page.setViewportSize({ width: 375, height: 740 });
+      await page.goto(siteUrl());
+      const focused = (): Promise<string | undefined> =>
+        page.evaluate(() => {
+          const el = document.querySelector('[data-chathub-widget]')?.shadowRoot?.activeElement;
+          return el ? `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${el.className}` : undefined;
+        });
+      await page.locator('[data-chathub-widget] button.launcher').waitFor();
+      await page.keyboard.press('Tab');
+      expect(await focused()).to.equal('button.launcher');
+      await page.keyboard.press('Enter');
+      expect(await focused()).to.equal('input#chathub-name.');
+      await page.keyboard.type('Kim Keys');
+      await page.keyboard.press('Tab');
+      await page.keyboard.type('kim@example.org');
+      await page.keyboard.press('Enter');
+      await panel(page).and(page.locator('[data-state="ready"][data-socket="connected"]')).waitFor();
+      expect(await focused()).to.equal('textarea#chathub-message.');
+      const box = await panel(page).boundingBox();
+      expect(box?.width, 'full width on a narrow screen').to.equal(375);
+      expect(box?.height).to.equal(740);
+      const conversationId = (await panel(page).getAttribute('data-conversation-id')) ?? '';
+      const { socket: agent } = await joinedAgent(hub.url, conversationId, AGENT);
+      const arrived = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.text === 'Typed with keys'));
+      await page.keyboard.type('Typed with keys');
+      await page.keyboard.press('Enter');
+      await arrived;
+      await page.keyboard.press('Escape');
+      expect(await panel(page).isHidden()).to.equal(true);
+      expect(await focused()).to.equal('button.launcher');
+      expect(await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text: 'Ping' })).to.deep.include({ ok: true });
+      await page.waitForFunction(() => document.title === '(1) New message');
+      await page.keyboard.press('Enter');
+      await shown(page, 'Ping');
+      expect(await page.title(), 'opening stops the flashing').to.equal('Shop');
+    });
+  });
+
   it('Arabic renders right to left, in Arabic', async () => {
     await inPage(async ({ page }) => {
       await page.goto(siteUrl({ lang: 'ar' }));

@@ -179,6 +179,8 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       await panel(tab).and(tab.locator('[data-state="ready"][data-socket="connected"]')).waitFor();
       expect(await panel(tab).getAttribute('data-conversation-id')).to.equal(conversationId);
       await shown(tab, 'Anything else?');
+      // npm run docs:screenshots: the README's picture of the widget.
+      if (process.env['SCREENSHOT_DIR']) await page.screenshot({ path: `${process.env['SCREENSHOT_DIR']}/widget.png` });
       await type(tab, 'From the second tab');
       await shown(page, 'From the second tab');
     });
@@ -228,7 +230,7 @@ describe('Web chat widget in Chromium (issue 16)', function () {
     });
   });
 
-  it('the hub\'s own /demo page (same origin, not in ALLOWED_ORIGINS) runs the widget under its strict CSP: init, socket, a message', async () => {
+  it('the hub\'s own /demo page (same origin, not in ALLOWED_ORIGINS) runs the widget under its strict CSP: init, socket, a message, attachments as links', async () => {
     await inPage(async ({ page }) => {
       const response = await page.goto(`${hub.url}/demo`);
       expect(response?.headers()['content-security-policy']).to.match(/^default-src 'none'; script-src 'self'/);
@@ -237,6 +239,18 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       const arrived = pending(nextEvent<Arrived>(agent, 'messageArrived', (m) => m.text === 'Hello from the demo'));
       await type(page, 'Hello from the demo');
       expect((await arrived).conversationId).to.equal(conversationId);
+      // Attachments are links, their names text; a script URL is not made a link.
+      const attachments = [
+        { type: 'application/pdf', name: 'invoice <b>42</b>.pdf', contentUrl: 'https://files.example/invoice-42.pdf' },
+        { type: 'text/html', name: 'trap', contentUrl: 'data:text/html,<script>alert(1)</script>' },
+      ];
+      expect(await emitAck(agent, 'sendMessage', { conversationId, type: 'ChatMessage', from: { id: AGENT, name: AGENT_NAME }, text: 'Your invoice', attachments })).to.deep.include({ ok: true });
+      const link = panel(page).getByRole('link', { name: 'Attachment: invoice <b>42</b>.pdf' });
+      await link.waitFor();
+      expect(await link.getAttribute('href')).to.equal('https://files.example/invoice-42.pdf');
+      expect(await link.getAttribute('rel')).to.equal('noopener noreferrer');
+      await panel(page).getByText('Attachment: trap', { exact: true }).waitFor();
+      expect(await panel(page).locator('a[href^="data:"]').count()).to.equal(0);
     });
   });
 

@@ -8,7 +8,7 @@ export type StringKey = Exclude<keyof Strings, 'dir'>;
 
 /**
  * Bundled languages. Another language is one JSON file with en.json's keys in i18n/ and a line
- * here (docs/widget.md); a site can also pass its own strings with `data-strings` (a URL to JSON).
+ * here (docs/widget.md); keys it leaves out are English.
  */
 const BUNDLED: Record<string, Partial<Strings>> = { en, de, ar };
 
@@ -19,11 +19,11 @@ export interface Translator {
 }
 
 /** The best bundled language for a tag such as `de-AT` (falls back to English). */
-export function translator(tag: string, extra?: Partial<Strings>): Translator {
+export function translator(tag: string): Translator {
   const lang = tag.toLowerCase().split(/[-_]/)[0] ?? 'en';
-  const strings: Strings = { ...en, ...(BUNDLED[lang] ?? {}), ...(extra ?? {}) };
+  const strings: Strings = { ...en, ...(BUNDLED[lang] ?? {}) };
   return {
-    lang: BUNDLED[lang] || extra ? lang : 'en',
+    lang: BUNDLED[lang] ? lang : 'en',
     dir: strings.dir === 'rtl' ? 'rtl' : 'ltr',
     t: (key, values = {}) => strings[key].replace(/\{(\w+)\}/g, (_, name: string) => String(values[name] ?? '')),
   };

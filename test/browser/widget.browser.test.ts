@@ -186,7 +186,7 @@ describe('Web chat widget in Chromium (issue 16)', function () {
     });
   });
 
-  it('offline in mid-conversation loses nothing: the reconnecting banner shows, a message typed offline is sent when back, the agent\'s message meanwhile arrives (afterSeq catch-up); minimised, an unread badge counts', async () => {
+  it('offline in mid-conversation loses nothing: the reconnecting banner shows, a message typed offline is sent when back, the agent\'s message meanwhile arrives (afterSeq catch-up); minimised, an unread badge counts; then the customer ends the chat and downloads the transcript PDF', async () => {
     await inPage(async ({ context, page }) => {
       await page.goto(siteUrl());
       const conversationId = await openAndStart(page, 'Olga Offline', 'olga@example.org');

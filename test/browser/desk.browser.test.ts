@@ -1,0 +1,250 @@
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import type { Socket } from 'socket.io-client';
+import { agentToken, closeAllSockets, emitAck, joinedCustomer, nextEvent, record, type JoinedCustomer } from '../support/clients.js';
+import { startHub, type RunningHub } from '../support/hub.js';
+import { startTestStore, type TestStore } from '../support/store.js';
+import { launchChromium } from './chromium.js';
+
+/** What a customer socket receives (the fields checked here). */
+interface Seen {
+  conversationId: string;
+  type: string;
+  text?: string;
+  tag?: string;
+  activityType?: string;
+  info?: Record<string, unknown>;
+  from: { id: string; name: string; role?: string };
+}
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+/** dist/web, where `npm run build` puts the desk's bundle (the hub serves /desk from it). */
+const webDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
+
+/** Awaits later; a failure before then is reported by what failed first, not as an unhandled rejection. */
+function pending<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+async function customerSays(customer: JoinedCustomer, text: string): Promise<void> {
+  const { init, socket } = customer;
+  const ack = await emitAck(socket, 'sendMessage', { conversationId: init.conversationId, type: 'ChatMessage', from: { id: init.participant.id, name: init.participant.name }, text });
+  if (!ack.ok) throw new Error(`customer send failed: ${JSON.stringify(ack)}`);
+}
+
+async function customerTypes(customer: JoinedCustomer): Promise<void> {
+  const { init, socket } = customer;
+  const ack = await emitAck(socket, 'sendMessage', { conversationId: init.conversationId, type: 'ActivityMessage', from: { id: init.participant.id, name: init.participant.name }, activityType: 'typing', info: {} });
+  if (!ack.ok) throw new Error(`customer typing failed: ${JSON.stringify(ack)}`);
+}
+
+/** The desk's message list shows a message reading exactly `text`. */
+function shown(page: Page, text: string) {
+  return page.locator('#messages li.message p.text').getByText(text, { exact: true });
+}
+
+async function typeAndSend(page: Page, text: string): Promise<void> {
+  await page.locator('#text').fill(text);
+  await page.locator('#text').press('Enter');
+}
+
+/** Serious and critical accessibility violations axe-core finds on the page, as readable lines. */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: axePath });
+  const found = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run();
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => JSON.stringify(n.target)) }));
+  });
+  return found.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.join(', ')})`);
+}
+
+describe('Agent desk in Chromium (issue 16, real browser)', function () {
+  let store: TestStore | undefined;
+  let hub: RunningHub;
+  let browser: Browser | undefined;
+
+  before(async function () {
+    this.timeout(120_000);
+    if (!existsSync(join(webDir, 'manifest.json'))) throw new Error(`${webDir}/manifest.json is missing: run npm run build (it bundles the desk)`);
+    browser = await launchChromium();
+    store = await startTestStore();
+    hub = await startHub(store.uri('desk_browser'));
+  });
+
+  afterEach(() => closeAllSockets());
+
+  after(async () => {
+    await browser?.close();
+    await hub?.close();
+    await store?.close();
+  });
+
+  /** A fresh profile signed in to the desk as `agentId` with `skills`, connected; page errors fail the test. */
+  async function signedIn(agentId: string, name: string, skills: string[]): Promise<{ page: Page; pageErrors: string[]; close(): Promise<void> }> {
+    if (!browser) throw new Error('no browser');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    const token = await agentToken(hub.url, agentId, name, skills);
+    await page.goto(`${hub.url}/desk#token=${token}`);
+    await page.locator('#desk[data-socket="connected"]').waitFor();
+    expect(page.url(), 'the token leaves the address bar').to.not.include('token=');
+    return { page, pageErrors, close: () => context.close() };
+  }
+
+  async function goReady(page: Page): Promise<void> {
+    await page.locator('#ready-toggle').click();
+    await page.locator('#desk[data-state="ready"]').waitFor();
+    expect(await page.locator('#ready-toggle').getAttribute('aria-pressed')).to.equal('true');
+  }
+
+  it('an agent signs in with a minted token, goes ready, is given a customer, and they chat: messages both ways, typing, a whisper the customer never gets, a transfer to a subject, the end and the transcript PDF', async () => {
+    const { page, pageErrors, close } = await signedIn('desk-dana', 'Dana Desk', ['billing', 'sales']);
+    try {
+      await goReady(page);
+      const customer = await joinedCustomer(hub.url, { firstName: 'Carla', lastName: 'Customer', subject: 'billing', plan: 'gold' });
+      const cid = customer.init.conversationId;
+      const seen = record<Seen>(customer.socket, 'messageArrived');
+
+      // Assigned by routing: listed, opened, with the customer's details.
+      await page.locator(`#mine button[data-conversation-id="${cid}"]`).waitFor();
+      await page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
+      expect(await page.locator('#conv-title').textContent()).to.equal('Carla Customer');
+      expect(await page.locator('#customer').textContent()).to.include('gold');
+
+      // Customer → desk, and typing both ways.
+      await customerTypes(customer);
+      await page.locator('#typing').getByText('Carla Customer is typing…').waitFor();
+      await customerSays(customer, 'Hello desk <b>not bold</b>');
+      await shown(page, 'Hello desk <b>not bold</b>').waitFor();
+      expect(await page.locator('#messages b').count(), 'text is never parsed as HTML').to.equal(0);
+      const agentTyping = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.activityType === 'typing'));
+      await page.locator('#text').pressSequentially('Hi', { delay: 20 });
+      expect((await agentTyping).from.id).to.equal('desk-dana');
+
+      // Desk → customer.
+      const reply = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.text === 'Hi Carla, how can I help?'));
+      await typeAndSend(page, 'Hi Carla, how can I help?');
+      expect((await reply).from.role).to.equal('agent');
+      await shown(page, 'Hi Carla, how can I help?').waitFor();
+      expect(await page.locator('#text').inputValue(), 'the composer is emptied').to.equal('');
+
+      // A whisper: visibly different on the desk; the customer socket never receives it.
+      await page.locator('#whisper').check();
+      await typeAndSend(page, 'Internal: gold plan, be nice');
+      await page.locator('#messages li.message.whisper').getByText('Internal: gold plan, be nice').waitFor();
+      expect(await page.locator('#messages li.whisper .whisper-label').count()).to.equal(1);
+      await page.locator('#whisper').uncheck();
+      const after = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.text === 'One moment please'));
+      await typeAndSend(page, 'One moment please');
+      await after;
+      expect(seen.map((m) => m.text).filter(Boolean)).to.deep.equal(['Hi Carla, how can I help?', 'One moment please']);
+      expect(seen.some((m) => m.tag === 'whisper')).to.equal(false);
+
+      // Transfer to a subject: the conversation leaves the agent's list and waits in the sales queue.
+      const handOff = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.activityType === 'handOff' && m.info?.['reason'] === 'transfer'));
+      await page.locator('#transfer-kind').selectOption('subject');
+      await page.locator('#transfer-target').fill('sales');
+      await page.locator('#transfer button[type="submit"]').click();
+      expect((await handOff).info?.['subject']).to.equal('sales');
+      await page.locator(`#mine button[data-conversation-id="${cid}"]`).waitFor({ state: 'detached' });
+      const salesQueue = page.locator('#queue section[data-subject="sales"]');
+      await salesQueue.getByText('Carla Customer', { exact: false }).waitFor();
+
+      // The agent takes it back from the queue, ends it, and downloads the transcript.
+      await salesQueue.getByRole('button', { name: 'Take the conversation with Carla Customer' }).click();
+      await page.locator(`#mine button[data-conversation-id="${cid}"]`).waitFor();
+      await page.locator(`#mine button[data-conversation-id="${cid}"]`).click();
+      const ended = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.activityType === 'endOfConversation'));
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.locator('#end').click();
+      await ended;
+      await page.locator(`#view[data-status="ended"]`).waitFor();
+      const download = page.waitForEvent('download');
+      await page.locator('#transcript-pdf').click();
+      const file = await download;
+      expect(file.suggestedFilename()).to.equal(`transcript-${cid}.pdf`);
+      const path = await file.path();
+      expect(readFileSync(path).subarray(0, 5).toString('latin1')).to.equal('%PDF-');
+      expect(pageErrors).to.deep.equal([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a reload and a dropped connection lose nothing: the desk catches up on what arrived meanwhile', async () => {
+    const { page, pageErrors, close } = await signedIn('desk-rory', 'Rory Desk', ['returns']);
+    try {
+      await goReady(page);
+      const customer = await joinedCustomer(hub.url, { firstName: 'Rita', lastName: 'Returns', subject: 'returns' });
+      const cid = customer.init.conversationId;
+      await page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
+      await customerSays(customer, 'Before the reload');
+      await shown(page, 'Before the reload').waitFor();
+
+      await page.reload();
+      await page.locator('#desk[data-socket="connected"]').waitFor();
+      await page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
+      await shown(page, 'Before the reload').waitFor();
+      await page.locator('#desk[data-state="ready"]').waitFor();
+
+      // The hub drops the desk's connection (its transport): a message arrives while it is away.
+      const away = [...hub.hub.io.sockets.sockets.values()].filter((s) => (s.handshake.auth as { token?: string }).token !== undefined && s.data !== undefined);
+      const deskSockets = away.filter((s) => s.rooms.has(cid) || [...s.rooms].some((r) => r.includes(cid)));
+      expect(deskSockets.length, 'the desk holds a socket in the conversation').to.be.greaterThan(0);
+      for (const s of deskSockets) s.conn.close();
+      await page.locator('#desk[data-socket="reconnecting"]').waitFor();
+      await customerSays(customer, 'While you were away');
+      await page.locator('#desk[data-socket="connected"]').waitFor({ timeout: 15_000 });
+      await shown(page, 'While you were away').waitFor();
+      expect(await page.locator('#messages li.message p.text').allTextContents()).to.deep.equal(['Before the reload', 'While you were away']);
+
+      // And it goes on: the agent answers.
+      const reply = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.text === 'Back with you'));
+      await typeAndSend(page, 'Back with you');
+      await reply;
+      expect(pageErrors).to.deep.equal([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('axe-core finds no serious or critical accessibility violation on the sign-in form or the conversation view', async () => {
+    if (!browser) throw new Error('no browser');
+    const context = await browser.newContext();
+    try {
+      const signIn = await context.newPage();
+      await signIn.goto(`${hub.url}/desk`);
+      await signIn.locator('#token-input').waitFor();
+      expect(await axeViolations(signIn), 'sign-in form').to.deep.equal([]);
+      // A wrong token is refused with a message, and the focus stays in the field.
+      await signIn.locator('#token-input').fill('not-a-token');
+      await signIn.locator('#token-input').press('Enter');
+      expect(await signIn.locator('#signin-error').textContent()).to.equal('That is not an agent token.');
+    } finally {
+      await context.close();
+    }
+    const { page, close } = await signedIn('desk-axel', 'Axel Desk', ['a11y']);
+    try {
+      await goReady(page);
+      const customer: { socket: Socket; init: JoinedCustomer['init'] } = await joinedCustomer(hub.url, { firstName: 'Ava', subject: 'a11y' });
+      await page.locator(`#view[data-conversation-id="${customer.init.conversationId}"]`).waitFor();
+      await customerSays(customer as JoinedCustomer, 'Is this accessible?');
+      await shown(page, 'Is this accessible?').waitFor();
+      await page.locator('#whisper').check();
+      await typeAndSend(page, 'A whisper, for the check');
+      await page.locator('#messages li.whisper').waitFor();
+      expect(await page.locator('#announcer').getAttribute('aria-live')).to.equal('polite');
+      expect(await axeViolations(page), 'conversation view').to.deep.equal([]);
+    } finally {
+      await close();
+    }
+  });
+});

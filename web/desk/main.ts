@@ -639,7 +639,8 @@ function renderView(): void {
     older.addEventListener('click', () => void loadOlder(conv));
     thread.append(older);
   }
-  const list = el('ol', { id: 'messages', class: 'messages', role: 'log', 'aria-label': 'Messages' });
+  // New messages are announced by #announcer (one live region), so the list itself is not live.
+  const list = el('ol', { id: 'messages', class: 'messages', 'aria-label': 'Messages' });
   for (const m of ordered(conv)) list.append(messageItem(conv, m));
   thread.append(list, el('p', { id: 'typing', class: 'typing' }));
 

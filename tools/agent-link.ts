@@ -46,11 +46,12 @@ async function main(): Promise<void> {
     skills: (values.skills ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
   if (values['max-chats']) body['maxChats'] = Number(values['max-chats']);
+  const system = systemToken();
   let res: Response;
   try {
     res = await fetch(`${hub}/api/agents/token`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${systemToken()}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${system}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
   } catch (err) {

@@ -2,21 +2,10 @@
  * The desk's HTTP calls to the hub (same origin), each with the agent token as a bearer
  * credential. Answers that are not 2xx become an Error carrying the hub's readable message.
  */
-import type { WireConversation, WireMessage } from '../../src/domain/types.js';
+import type { SeedMessage } from '../../src/domain/seed-view.js';
+import type { WireConversation } from '../../src/domain/types.js';
 
-/** A message as POST /messages.list returns it (the seed shape). */
-export interface SeedMessage {
-  id: string;
-  conversation_id: string;
-  content: { text: string; attachments?: WireMessage['attachments'] };
-  state: 'pending' | 'delivered' | 'failed';
-  from_contact: boolean;
-  sent_at: string;
-  source: string;
-  metadata: Record<string, unknown>;
-  sender: { id: string; name?: string };
-  tag?: 'whisper';
-}
+export type { SeedMessage };
 
 export interface MessagesPage {
   data: SeedMessage[];

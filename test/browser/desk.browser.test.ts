@@ -5,8 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { Socket } from 'socket.io-client';
-import { agentToken, closeAllSockets, emitAck, joinedCustomer, nextEvent, record, type JoinedCustomer } from '../support/clients.js';
-import { startHub, type RunningHub } from '../support/hub.js';
+import { agentToken, closeAllSockets, emitAck, initCustomer, joinedCustomer, nextEvent, record, type JoinedCustomer } from '../support/clients.js';
+import { SYSTEM_TOKEN, startHub, type RunningHub } from '../support/hub.js';
+import { rawConnector } from '../support/raw-connector.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 import { launchChromium } from './chromium.js';
 
@@ -20,6 +21,10 @@ interface Seen {
   info?: Record<string, unknown>;
   from: { id: string; name: string; role?: string };
 }
+
+const SMS_KEY = 'desk-test-sms-key-0123456789';
+/** Small enough that a few long messages leave older ones out of conversationInfo (hasMore). */
+const JOIN_HISTORY_MAX_BYTES = 8192;
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 /** dist/web, where `npm run build` puts the desk's bundle (the hub serves /desk from it). */
@@ -74,7 +79,7 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
     if (!existsSync(join(webDir, 'manifest.json'))) throw new Error(`${webDir}/manifest.json is missing: run npm run build (it bundles the desk)`);
     browser = await launchChromium();
     store = await startTestStore();
-    hub = await startHub(store.uri('desk_browser'));
+    hub = await startHub(store.uri('desk_browser'), { CONNECTOR_KEYS: `sms:${SMS_KEY}`, JOIN_HISTORY_MAX_BYTES: String(JOIN_HISTORY_MAX_BYTES) });
   });
 
   afterEach(() => closeAllSockets());
@@ -210,6 +215,53 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
       const reply = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.text === 'Back with you'));
       await typeAndSend(page, 'Back with you');
       await reply;
+      expect(pageErrors).to.deep.equal([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a connector conversation shows each reply\'s delivery state: failed with the reason, resent, then delivered', async () => {
+    const connector = await rawConnector(hub.url, 'sms', SMS_KEY);
+    expect(await connector.register()).to.deep.include({ ok: true });
+    let refusals = 1;
+    connector.answer = (m) => (refusals-- > 0 ? { ok: false, error: { message: 'number unreachable' } } : { ok: true, externalId: `ext-${m.id}` });
+    const { page, pageErrors, close } = await signedIn('desk-sid', 'Sid Desk', ['sms-desk']);
+    try {
+      await goReady(page);
+      const init = await initCustomer(hub.url, { channel: 'sms', phone: '+4915112345678', firstName: 'Simon', lastName: 'Sms', subject: 'sms-desk' }, { authorization: `Bearer ${SYSTEM_TOKEN}` });
+      await page.locator(`#view[data-conversation-id="${init.conversationId}"]`).waitFor();
+      await typeAndSend(page, 'Your parcel ships today');
+      const reply = page.locator('#messages li.message').filter({ hasText: 'Your parcel ships today' });
+      await reply.locator('.delivery').getByText('Not delivered: number unreachable').waitFor();
+      expect(await reply.getAttribute('data-state')).to.equal('FAILED');
+      await reply.getByRole('button', { name: 'Resend' }).click();
+      await page.locator('#messages li.message[data-state="DELIVERED"]').filter({ hasText: 'Your parcel ships today' }).locator('.delivery').getByText('Delivered').waitFor();
+      expect(connector.received.filter((m) => m.text === 'Your parcel ships today')).to.have.length(2);
+      expect(pageErrors).to.deep.equal([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('older history comes page by page with "Load older messages" when the hub left it out of conversationInfo', async () => {
+    const { page, pageErrors, close } = await signedIn('desk-olga', 'Olga Desk', ['history']);
+    try {
+      const customer = await joinedCustomer(hub.url, { firstName: 'Otto', subject: 'history' });
+      // Long messages before the agent comes: more than JOIN_HISTORY_MAX_BYTES of them.
+      const texts = Array.from({ length: 12 }, (_, i) => `Old message ${i + 1} ${'x'.repeat(1200)}`);
+      for (const text of texts) await customerSays(customer, text);
+      await goReady(page);
+      await page.locator(`#view[data-conversation-id="${customer.init.conversationId}"]`).waitFor();
+      await shown(page, texts[11] ?? '').waitFor();
+      const first = await page.locator('#messages li.message p.text').count();
+      expect(first, 'the join left older messages out').to.be.lessThan(12);
+      const older = page.getByRole('button', { name: 'Load older messages' });
+      while (await older.isVisible()) {
+        await older.click();
+        await page.locator('#announcer').getByText('older messages loaded').waitFor();
+      }
+      expect(await page.locator('#messages li.message p.text').allTextContents()).to.deep.equal(texts);
       expect(pageErrors).to.deep.equal([]);
     } finally {
       await close();

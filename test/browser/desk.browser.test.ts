@@ -206,10 +206,13 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
       expect(deskSockets.length, 'the desk holds a socket').to.equal(1);
       for (const s of deskSockets) s.conn.close();
       await page.locator('#desk[data-socket="reconnecting"]').waitFor();
-      await customerSays(customer, 'While you were away');
+      // More than JOIN_HISTORY_MAX_BYTES: the catch-up (joinConversation {afterSeq}) comes in pages.
+      const burst = ['While you were away', ...Array.from({ length: 10 }, (_, i) => `Away ${i + 1} ${'y'.repeat(1200)}`)];
+      for (const text of burst) await customerSays(customer, text);
       await page.locator('#desk[data-socket="connected"]').waitFor({ timeout: 15_000 });
+      await shown(page, burst[burst.length - 1] ?? '').waitFor();
       await shown(page, 'While you were away').waitFor();
-      expect(await page.locator('#messages li.message p.text').allTextContents()).to.deep.equal(['Before the reload', 'While you were away']);
+      expect(await page.locator('#messages li.message p.text').allTextContents(), 'each once, in order').to.deep.equal(['Before the reload', ...burst]);
 
       // And it goes on: the agent answers.
       const reply = pending(nextEvent<Seen>(customer.socket, 'messageArrived', (m) => m.text === 'Back with you'));

@@ -35,8 +35,11 @@ interface Conv {
   /** The agent was taken out of it (left, transferred away): read-only from then on. */
   gone: boolean;
   typing: { name: string; until: number } | null;
-  /** A join with afterSeq was acked: the next conversationInfo for it is a catch-up page. */
-  catchingUp: boolean;
+  /**
+   * The afterSeq of a catch-up join in flight. Its conversationInfo is told from the one the hub
+   * sends by itself at connect by the missing olderCursor and by holding only messages after it.
+   */
+  catchUpAfter: number | null;
 }
 
 /** A send not yet acknowledged: retried with the same clientMessageId after a reconnect. */
@@ -248,18 +251,20 @@ function onConversationInfo(info: ConversationInfo): void {
   let conv = conversations.get(id);
   const isNew = !conv || conv.gone;
   if (!conv) {
-    conv = { conversation: info.conversation, messages: new Map(), unread: 0, hasMore: false, olderCursor: null, gone: false, typing: null, catchingUp: false };
+    conv = { conversation: info.conversation, messages: new Map(), unread: 0, hasMore: false, olderCursor: null, gone: false, typing: null, catchUpAfter: null };
     conversations.set(id, conv);
   }
   conv.conversation = info.conversation;
   conv.conversation.participants = info.participants;
   conv.gone = false;
-  const catchUp = conv.catchingUp;
-  conv.catchingUp = false;
+  const after = conv.catchUpAfter;
+  const catchUp = after !== null && info.olderCursor === null && info.messages.every((m) => (m.seq ?? 0) > after);
+  if (catchUp) conv.catchUpAfter = null;
   for (const m of info.messages) merge(conv, m);
   if (catchUp) {
     // More after this page: ask again from its last message.
-    if (info.hasMore) catchUpJoin(conv, lastSeq(conv));
+    const pageLast = info.messages.at(-1)?.seq;
+    if (info.hasMore && pageLast !== undefined) catchUpJoin(conv, pageLast);
   } else if (isNew) {
     conv.hasMore = info.hasMore;
     conv.olderCursor = info.olderCursor;
@@ -348,8 +353,9 @@ function emitAck(event: string, payload: Record<string, unknown>, ms = 15_000): 
 
 function catchUpJoin(conv: Conv, afterSeq: number): void {
   if (!me) return;
+  conv.catchUpAfter = afterSeq;
   void emitAck('joinConversation', { conversationId: conv.conversation.id, id: me.id, afterSeq }).then((ack) => {
-    if (ack.ok) conv.catchingUp = true;
+    if (!ack.ok) conv.catchUpAfter = null;
   });
 }
 

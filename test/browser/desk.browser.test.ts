@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import type { Socket } from 'socket.io-client';
-import { agentToken, closeAllSockets, emitAck, initCustomer, joinedCustomer, nextEvent, record, type JoinedCustomer } from '../support/clients.js';
+import { agentToken, closeAllSockets, connect, emitAck, initCustomer, joinedCustomer, nextEvent, record, type JoinedCustomer } from '../support/clients.js';
 import { SYSTEM_TOKEN, startHub, type RunningHub } from '../support/hub.js';
 import { rawConnector } from '../support/raw-connector.js';
 import { startTestStore, type TestStore } from '../support/store.js';
@@ -268,6 +268,61 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
       expect(pageErrors).to.deep.equal([]);
     } finally {
       await close();
+    }
+  });
+
+  it('keyboard only: sign in by pasting a token, go ready, see the unread count of another conversation, open it, transfer it to an agent, leave the other', async () => {
+    if (!browser) throw new Error('no browser');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      await page.goto(`${hub.url}/desk`);
+      await page.locator('#token-input:focus').waitFor();
+      await page.keyboard.insertText(await agentToken(hub.url, 'desk-kim', 'Kim Keys', ['kb']));
+      await page.keyboard.press('Enter');
+      await page.locator('#desk[data-socket="connected"]').waitFor();
+      await page.locator('#ready-toggle:focus').waitFor();
+      await page.keyboard.press('Space');
+      await page.locator('#desk[data-state="ready"]').waitFor();
+
+      const first = await joinedCustomer(hub.url, { firstName: 'Fay', lastName: 'First', subject: 'kb' });
+      await page.locator(`#view[data-conversation-id="${first.init.conversationId}"]`).waitFor();
+      const second = await joinedCustomer(hub.url, { firstName: 'Sol', lastName: 'Second', subject: 'kb' });
+      const secondButton = page.locator(`#mine button[data-conversation-id="${second.init.conversationId}"]`);
+      await secondButton.waitFor();
+      await customerSays(second, 'Unread one');
+      await secondButton.locator('.badge').getByText('1', { exact: true }).waitFor();
+      expect(await page.title()).to.equal('(1) Agent desk');
+
+      await secondButton.focus();
+      await page.keyboard.press('Enter');
+      await page.locator(`#view[data-conversation-id="${second.init.conversationId}"]`).waitFor();
+      await page.locator('#text:focus').waitFor();
+      expect(await secondButton.locator('.badge').count(), 'opened: no unread').to.equal(0);
+      expect(await page.title()).to.equal('Agent desk');
+
+      // Another agent takes the second one by transfer.
+      const helper = await connect(hub.url, { token: await agentToken(hub.url, 'desk-helper', 'Hal Helper', ['kb']) });
+      expect(await emitAck(helper, 'agentState', { state: 'ready' })).to.deep.include({ ok: true });
+      const handed = pending(nextEvent<{ conversation: { id: string } }>(helper, 'conversationInfo', (i) => i.conversation.id === second.init.conversationId));
+      await page.locator('#transfer-kind').selectOption('agent');
+      await page.locator('#transfer-target').fill('desk-helper');
+      await page.locator('#transfer-target').press('Enter');
+      await handed;
+      await secondButton.waitFor({ state: 'detached' });
+
+      // Leaving the first gives it back to its queue.
+      await page.locator(`#mine button[data-conversation-id="${first.init.conversationId}"]`).click();
+      const left = pending(nextEvent<Seen>(first.socket, 'messageArrived', (m) => m.activityType === 'participantLeft' && m.info?.['reason'] === 'left'));
+      await page.locator('#leave').focus();
+      await page.keyboard.press('Enter');
+      expect((await left).from.id).to.equal('desk-kim');
+      await page.locator(`#mine button[data-conversation-id="${first.init.conversationId}"]`).waitFor({ state: 'detached' });
+      expect(pageErrors).to.deep.equal([]);
+    } finally {
+      await context.close();
     }
   });
 

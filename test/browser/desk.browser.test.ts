@@ -8,6 +8,7 @@ import type { Socket } from 'socket.io-client';
 import { agentToken, closeAllSockets, connect, emitAck, initCustomer, joinedCustomer, nextEvent, record, type JoinedCustomer } from '../support/clients.js';
 import { SYSTEM_TOKEN, startHub, type RunningHub } from '../support/hub.js';
 import { rawConnector } from '../support/raw-connector.js';
+import { SmtpSink } from '../support/smtp-sink.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 import { launchChromium } from './chromium.js';
 
@@ -73,13 +74,16 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
   let store: TestStore | undefined;
   let hub: RunningHub;
   let browser: Browser | undefined;
+  let smtp: SmtpSink | undefined;
 
   before(async function () {
     this.timeout(120_000);
     if (!existsSync(join(webDir, 'manifest.json'))) throw new Error(`${webDir}/manifest.json is missing: run npm run build (it bundles the desk)`);
     browser = await launchChromium();
     store = await startTestStore();
-    hub = await startHub(store.uri('desk_browser'), { CONNECTOR_KEYS: `sms:${SMS_KEY}`, JOIN_HISTORY_MAX_BYTES: String(JOIN_HISTORY_MAX_BYTES) });
+    smtp = new SmtpSink();
+    const smtpPort = await smtp.listen();
+    hub = await startHub(store.uri('desk_browser'), { SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, CONNECTOR_KEYS: `sms:${SMS_KEY}`, JOIN_HISTORY_MAX_BYTES: String(JOIN_HISTORY_MAX_BYTES) });
   });
 
   afterEach(() => closeAllSockets());
@@ -87,6 +91,7 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
   after(async () => {
     await browser?.close();
     await hub?.close();
+    await smtp?.close();
     await store?.close();
   });
 
@@ -111,7 +116,7 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
     expect(await page.locator('#ready-toggle').getAttribute('aria-pressed')).to.equal('true');
   }
 
-  it('an agent signs in with a minted token, goes ready, is given a customer, and they chat: messages both ways, typing, a whisper the customer never gets, a transfer to a subject, the end and the transcript PDF', async () => {
+  it('an agent signs in with a minted token, goes ready, is given a customer, and they chat: messages both ways, typing, a whisper the customer never gets, a transfer to a subject, the end and the transcript as PDF and by mail', async () => {
     const { page, pageErrors, close } = await signedIn('desk-dana', 'Dana Desk', ['billing', 'sales']);
     try {
       await goReady(page);
@@ -179,6 +184,16 @@ describe('Agent desk in Chromium (issue 16, real browser)', function () {
       expect(file.suggestedFilename()).to.equal(`transcript-${cid}.pdf`);
       const path = await file.path();
       expect(readFileSync(path).subarray(0, 5).toString('latin1')).to.equal('%PDF-');
+
+      // And by mail, to an address the agent types.
+      if (!smtp) throw new Error('no SMTP sink');
+      const mailed = pending(smtp.next(smtp.received.length));
+      await page.locator('#mail-to').fill('records@example.org');
+      await page.locator('#transcript-mail button[type="submit"]').click();
+      const mail = await mailed;
+      expect(mail.recipients).to.deep.equal(['records@example.org']);
+      expect(mail.parsed.attachments.map((a) => a.mimeType)).to.include('application/pdf');
+      await page.locator('#action-status').getByText('Transcript mailed').waitFor();
       expect(pageErrors).to.deep.equal([]);
     } finally {
       await close();

@@ -60,6 +60,8 @@ let queueTimer: ReturnType<typeof setInterval> | null = null;
 let lastTypingSent = 0;
 let everConnected = false;
 let pdfUrl: string | null = null;
+/** New conversations are announced only once the first batch after sign-in was shown. */
+let everConnectedAnnounce = false;
 
 // ---------------------------------------------------------------- token and sign-in
 
@@ -278,9 +280,6 @@ function onConversationInfo(info: ConversationInfo): void {
   void refreshQueue();
 }
 
-/** Announce new conversations only once the first batch after sign-in was shown. */
-let everConnectedAnnounce = false;
-
 function isMine(conv: Conv): boolean {
   return !conv.gone;
 }
@@ -306,7 +305,6 @@ function onMessageArrived(message: WireMessage): void {
     return;
   }
   if (!merge(conv, message)) return;
-  if (message.type === 'ChatMessage' && message.from.id === conv.typing?.name) conv.typing = null;
   if (message.type === 'ChatMessage') {
     conv.typing = null;
     const visible = selectedId === conv.conversation.id && document.visibilityState === 'visible';

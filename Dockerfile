@@ -6,8 +6,12 @@ COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY connectors ./connectors
 RUN npm ci --no-audit --no-fund
 COPY src ./src
-# Only src/ is copied, so dist/ holds the server alone (no tests, no bench);
-# connectors/*/dist holds the SDK and the connectors.
+# The browser front ends (widget, desk) and their bundler: the build writes dist/web, which the
+# hub serves at /widget.js, /web/*, /desk and /demo.
+COPY web ./web
+COPY tools/build-web.ts ./tools/build-web.ts
+# Only src/, web/ and the bundler are copied, so dist/ holds the server and dist/web alone (no
+# tests, no bench); connectors/*/dist holds the SDK and the connectors.
 RUN npm run build
 
 # ---- runtime: production dependencies, compiled code, config defaults ----------

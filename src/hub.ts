@@ -20,7 +20,7 @@ import { MongoConversationStore } from './storage/conversation.store.js';
 import type { Database } from './storage/database.js';
 import { MongoMessageStore } from './storage/message.store.js';
 import { createHttpApp } from './transport/http/app.js';
-import { OriginPolicy } from './transport/origin-policy.js';
+import { OriginPolicy, requestOrigin } from './transport/origin-policy.js';
 import { attachGateway, type HubServer } from './transport/socket/socket.gateway.js';
 import { SocketRealtime } from './transport/socket/realtime.adapter.js';
 import { toWireMessage } from './domain/types.js';
@@ -199,12 +199,17 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     // counts connections that never open a namespace (Socket.IO drops those after connectTimeout).
     allowRequest: (req, callback) => {
       if (draining) return callback('this hub process is stopping; connect again', false);
-      if (!origins.allows(req.headers.origin)) return callback(null, false);
+      if (!origins.allows(req.headers.origin, requestOrigin(req, trustProxy()))) return callback(null, false);
       if (!caps.transportAllowed(transportAddress(req))) return callback('too many connections from this address', false);
       callback(null, true);
     },
     connectTimeout: SOCKET_CONNECT_TIMEOUT_MS,
-    cors: { origin: (origin, cb) => cb(null, origins.allows(origin) ? (origin ?? false) : false), credentials: false },
+    // A delegate, so a page the hub serves itself (same origin, e.g. /desk) is allowed too.
+    cors: (req, cb) => {
+      const origin = req.headers.origin;
+      // engine.io hands the cors package the Node request itself.
+      cb(null, { origin: origins.allows(origin, requestOrigin(req as unknown as IncomingMessage, trustProxy())) ? (origin ?? false) : false, credentials: false });
+    },
     serveClient: false,
     ...(redis
       ? {

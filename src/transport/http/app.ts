@@ -24,6 +24,7 @@ import type { MessagesApiService } from '../../domain/messages-api.service.js';
 import { chatPluginRouter } from './chatplugin.router.js';
 import { contactsRouter } from './contacts.router.js';
 import { seedMessagesRouter } from './seed-messages.router.js';
+import { webRouter } from './web.router.js';
 
 export interface HttpDeps {
   conversations: ConversationService;
@@ -71,7 +72,9 @@ export function createHttpApp(deps: HttpDeps): Express {
   });
   app.use((req, res, next) => {
     const origin = req.get('origin');
-    if (origin && deps.origins.allows(origin)) {
+    // req.protocol and req.host honour X-Forwarded-Proto/Host only through 'trust proxy'.
+    const allowed = deps.origins.allows(origin, `${req.protocol}://${req.host}`);
+    if (origin && allowed) {
       res.set('Access-Control-Allow-Origin', origin);
       res.set('Vary', 'Origin');
       // Idempotency-Key too: chatplugin.send takes it, and browsers are its callers.
@@ -79,7 +82,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       res.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
     }
     if (req.method === 'OPTIONS') {
-      res.status(deps.origins.allows(origin) ? 204 : 403).end();
+      res.status(allowed ? 204 : 403).end();
       return;
     }
     next();
@@ -94,6 +97,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   app.use(chatPluginRouter(deps.chatPlugin, deps.credentials, deps.chatPluginAuthPerMinutePerIp, deps.chatPluginSendsPerSecond, deps.limits));
   app.use(seedMessagesRouter(deps.messagesApi, deps.credentials));
   app.use(contactsRouter(deps.contacts, deps.credentials));
+  app.use(webRouter());
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

@@ -1,0 +1,2 @@
+// Placeholder: the widget follows.
+console.log('widget');

@@ -179,8 +179,6 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       await panel(tab).and(tab.locator('[data-state="ready"][data-socket="connected"]')).waitFor();
       expect(await panel(tab).getAttribute('data-conversation-id')).to.equal(conversationId);
       await shown(tab, 'Anything else?');
-      // npm run docs:screenshots: the README's picture of the widget.
-      if (process.env['SCREENSHOT_DIR']) await page.screenshot({ path: `${process.env['SCREENSHOT_DIR']}/widget.png` });
       await type(tab, 'From the second tab');
       await shown(page, 'From the second tab');
     });

@@ -116,7 +116,8 @@ export function webRouter(webDir: string = WEB_DIR): Router {
 <main>
 <h1>Chat widget demo</h1>
 <p>This page embeds the hub's web chat widget with one script tag (see the README, "Web widget"). Open the chat with the button at the bottom right; answer as an agent in the <a href="/desk">agent desk</a>.</p>
-<pre><code>&lt;script src="${escapeAttr(hub)}/widget.js" data-hub="${escapeAttr(hub)}" data-channel="web" data-prechat="name,email" async&gt;&lt;/script&gt;</code></pre>
+<pre><code>&lt;script src="${escapeAttr(hub)}/widget.js" async
+        data-channel="web" data-prechat="name,email"&gt;&lt;/script&gt;</code></pre>
 </main>
 <script src="/widget.js" data-hub="${escapeAttr(hub)}" data-channel="web" data-prechat="name,email" async></script>
 </body>

@@ -1,3 +1,4 @@
+import { openLoop } from '../common/open-loop.js';
 import { performance } from 'node:perf_hooks';
 import type { AckResponse, ArrivedMessage, BenchSocket, OutgoingChatMessage } from '../common/bench-events.js';
 import { closeSockets, connectSocket, errorText, joinWithAck, progress, sleep } from '../common/client-util.js';
@@ -288,46 +289,39 @@ export async function runFailover(hubs: readonly ClusterHub[], config: ClusterCo
   const killTime = start + config.killAtSecond * 1000;
   const seenBefore = (): number => clients.reduce((sum, c) => sum + c.seenLive.size, 0);
   let seenAtWarm = 0;
-  let scheduled = 0;
   let rr = 0;
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const now = performance.now();
-      if (now >= end) {
-        clearInterval(timer);
-        resolve();
-        return;
-      }
+  await openLoop({
+    start,
+    end,
+    rate: config.rate,
+    tick: (now) => {
       if (killAt === undefined && now >= killTime) {
         for (const c of clients) c.affected = c.hub === victim;
         killAt = performance.now();
         kill(victim);
       }
       if (seenAtWarm === 0 && now >= start + 1000) seenAtWarm = seenBefore();
-      const due = Math.floor(((now - start) * config.rate) / 1000);
-      // Never more than 100 ms of debt: a slow client skips rather than bursts.
-      if (due - scheduled > config.rate / 10) scheduled = due - Math.ceil(config.rate / 10);
-      for (; scheduled < due; scheduled += 1) {
-        // Round robin over the clients that are joined; one that is reconnecting is skipped this turn.
-        for (let tries = 0; tries < clients.length; tries += 1) {
-          const c = clients[rr % clients.length] as FailoverClient;
-          rr += 1;
-          if (!c.ready) continue;
-          seqNo += 1;
-          const payload: OutgoingChatMessage = {
-            conversationId: c.ep.conversationId,
-            type: 'ChatMessage',
-            from: c.ep.from,
-            text: TEXT,
-            metadata: { t: performance.now(), p: -1 },
-            clientMessageId: `fo-${seqNo}`,
-          };
-          c.pending.set(payload.clientMessageId ?? '', payload);
-          emit(c, payload);
-          break;
-        }
+    },
+    send: () => {
+      // Round robin over the clients that are joined; one that is reconnecting is skipped this turn.
+      for (let tries = 0; tries < clients.length; tries += 1) {
+        const c = clients[rr % clients.length] as FailoverClient;
+        rr += 1;
+        if (!c.ready) continue;
+        seqNo += 1;
+        const payload: OutgoingChatMessage = {
+          conversationId: c.ep.conversationId,
+          type: 'ChatMessage',
+          from: c.ep.from,
+          text: TEXT,
+          metadata: { t: performance.now(), p: -1 },
+          clientMessageId: `fo-${seqNo}`,
+        };
+        c.pending.set(payload.clientMessageId ?? '', payload);
+        emit(c, payload);
+        break;
       }
-    }, 1);
+    },
   });
   const seenAtEnd = seenBefore();
   sending = false;

@@ -1,3 +1,4 @@
+import { openLoop } from '../common/open-loop.js';
 import { performance } from 'node:perf_hooks';
 import type { ArrivedMessage, BenchParticipant, BenchSocket, OutgoingChatMessage } from '../common/bench-events.js';
 import { progress, sleep } from '../common/client-util.js';
@@ -153,28 +154,16 @@ export async function runPhase(ctx: PhaseContext, spec: PhaseSpec): Promise<Phas
   };
 
   if (spec.mode === 'rate') {
-    // Open loop: send what the clock says is due, round robin; never catch up more than 100 ms of debt.
-    const maxDebt = Math.max(1, Math.ceil(spec.rate / 10));
-    let scheduled = 0;
+    // Open loop: send what the clock says is due, round robin.
     let rr = 0;
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const now = performance.now();
-        if (now >= end) {
-          clearInterval(timer);
-          resolve();
-          return;
-        }
-        const due = Math.floor(((now - start) * spec.rate) / 1000);
-        if (due - scheduled > maxDebt) {
-          counts.skipped += due - scheduled - maxDebt;
-          scheduled = due - maxDebt;
-        }
-        for (; scheduled < due; scheduled += 1) {
-          send(endpoints[rr % endpoints.length] as Endpoint);
-          rr += 1;
-        }
-      }, 1);
+    counts.skipped += await openLoop({
+      start,
+      end,
+      rate: spec.rate,
+      send: () => {
+        send(endpoints[rr % endpoints.length] as Endpoint);
+        rr += 1;
+      },
     });
   } else {
     // Closed loop: every socket keeps `window` messages unacked; a refused send backs off briefly.

@@ -81,22 +81,7 @@ export function webRouter(webDir: string = WEB_DIR): Router {
     const m = manifest();
     if (!m?.desk) return notBuilt(res, m ? 'the desk is not built: run npm run build' : NOT_BUILT);
     const css = m.desk.css ? `\n<link rel="stylesheet" href="/web/${escapeAttr(m.desk.css.file)}">` : '';
-    page(
-      res,
-      `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Agent desk</title>${css}
-<script defer src="/web/${escapeAttr(m.desk.file)}"></script>
-</head>
-<body>
-<div id="desk"></div>
-</body>
-</html>
-`,
-    );
+    page(res, htmlPage('Agent desk', `${css}\n<script defer src="/web/${escapeAttr(m.desk.file)}"></script>`, '<div id="desk"></div>'));
   });
 
   router.get('/demo', (req: Request, res: Response) => {
@@ -105,26 +90,35 @@ export function webRouter(webDir: string = WEB_DIR): Router {
     const hub = `${req.protocol}://${req.host}`;
     page(
       res,
-      `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Chat widget demo</title>
-</head>
-<body>
-<main>
+      htmlPage(
+        'Chat widget demo',
+        '',
+        `<main>
 <h1>Chat widget demo</h1>
 <p>This page embeds the hub's web chat widget with one script tag (see the README, "Web widget"). Open the chat with the button at the bottom right; answer as an agent in the <a href="/desk">agent desk</a>.</p>
 <pre><code>&lt;script src="${escapeAttr(hub)}/widget.js" async
         data-channel="web" data-prechat="name,email"&gt;&lt;/script&gt;</code></pre>
 </main>
-<script src="/widget.js" data-hub="${escapeAttr(hub)}" data-channel="web" data-prechat="name,email" async></script>
-</body>
-</html>
-`,
+<script src="/widget.js" data-hub="${escapeAttr(hub)}" data-channel="web" data-prechat="name,email" async></script>`,
+      ),
     );
   });
 
   return router;
+}
+
+/** An HTML page of the hub's own (no inline script or style: the CSP allows neither). */
+function htmlPage(title: string, head: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>${head}
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
 }

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { closeAllSockets, emitAck, joinedAgent, nextEvent, pending } from '../support/clients.js';
+import { agentToken, closeAllSockets, emitAck, joinedAgent, nextEvent, pending } from '../support/clients.js';
 import { startHub, type RunningHub } from '../support/hub.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 import { launchChromium, openPage, type OpenedPage } from './chromium.js';
@@ -330,5 +330,78 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       },
       (context) => context.addInitScript({ path: axePath }),
     );
+  });
+
+  /** An agent's desk (/desk on the hub) in its own profile, signed in with a minted token and ready. */
+  async function readyDesk(agentId: string, name: string, skills: string[]): Promise<OpenedPage> {
+    const desk = await openPage(browser);
+    const token = await agentToken(hub.url, agentId, name, skills);
+    await desk.page.goto(`${hub.url}/desk#token=${token}`);
+    await desk.page.locator('#desk[data-socket="connected"]').waitFor();
+    await desk.page.locator('#ready-toggle').click();
+    await desk.page.locator('#desk[data-state="ready"]').waitFor();
+    return desk;
+  }
+
+  it('a customer in the widget and agents in the desk hold a whole conversation: pre-chat form, queue notice, assignment, messages both ways, typing, a whisper the customer never sees, a transfer, the end and the transcript', async () => {
+    const ava = await readyDesk('desk-ava', 'Ava Desk', ['billing']);
+    const ben = await readyDesk('desk-ben', 'Ben Desk', ['sales']);
+    try {
+      await inPage(async ({ page }) => {
+        await page.goto(siteUrl({ subject: 'billing' }));
+        const cid = await openAndStart(page, 'Jane Both', 'jane.both@example.org');
+        await panel(page).locator('li.notice[data-activity="handOff"]').first().waitFor();
+        // Routing gives it to the billing agent: her desk opens it, the widget says she joined.
+        await ava.page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
+        await panel(page).locator('li.notice', { hasText: 'Ava Desk joined the chat' }).waitFor();
+
+        // Customer → desk, with typing.
+        await page.getByLabel('Message', { exact: true }).pressSequentially('Hello from the', { delay: 20 });
+        await ava.page.locator('#typing').getByText('Jane Both is typing…').waitFor();
+        await page.getByLabel('Message', { exact: true }).pressSequentially(' widget');
+        await page.keyboard.press('Enter');
+        await ava.page.locator('#messages li.message p.text').getByText('Hello from the widget', { exact: true }).waitFor();
+
+        // Desk → customer, with typing.
+        await ava.page.locator('#text').pressSequentially('Hi Jane', { delay: 20 });
+        await panel(page).locator('p.typing', { hasText: 'Ava Desk is typing…' }).waitFor();
+        await ava.page.locator('#text').press('Enter');
+        await shown(page, 'Hi Jane');
+
+        // A whisper stays on the desk.
+        await ava.page.locator('#whisper').check();
+        await ava.page.locator('#text').fill('Internal: moving her to sales');
+        await ava.page.locator('#text').press('Enter');
+        await ava.page.locator('#messages li.message.whisper').getByText('Internal: moving her to sales').waitFor();
+        await ava.page.locator('#whisper').uncheck();
+        await ava.page.locator('#text').fill('A colleague from sales will take over');
+        await ava.page.locator('#text').press('Enter');
+        await shown(page, 'A colleague from sales will take over');
+
+        // Transfer to the sales queue: the widget says so, Ben's desk gets it, and the chat goes on.
+        await ava.page.locator('#transfer-kind').selectOption('subject');
+        await ava.page.locator('#transfer-target').fill('sales');
+        await ava.page.locator('#transfer button[type="submit"]').click();
+        await ben.page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
+        await panel(page).locator('li.notice', { hasText: 'Ben Desk joined the chat' }).waitFor();
+        await ben.page.locator('#text').fill('Ben from sales here');
+        await ben.page.locator('#text').press('Enter');
+        await shown(page, 'Ben from sales here');
+        await ben.page.locator('#messages li.message p.text').getByText('Hello from the widget', { exact: true }).waitFor();
+        expect(await items(page)).to.deep.equal(['Hello from the widget', 'Hi Jane', 'A colleague from sales will take over', 'Ben from sales here']);
+        expect(await page.content()).to.not.contain('moving her to sales');
+
+        // The customer ends the chat: the desk shows it ended; the transcript downloads.
+        await page.getByRole('button', { name: 'End chat' }).click();
+        await panel(page).and(page.locator('[data-state="ended"]')).waitFor();
+        await ben.page.locator('#view[data-status="ended"]').waitFor();
+        const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download transcript (PDF)' }).click()]);
+        expect(readFileSync(await download.path()).subarray(0, 5).toString('latin1')).to.equal('%PDF-');
+      });
+      expect([...ava.pageErrors, ...ava.cspViolations, ...ben.pageErrors, ...ben.cspViolations]).to.deep.equal([]);
+    } finally {
+      await ava.context.close();
+      await ben.context.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { ErrorAck } from './errors.js';
-import type { WireConversation, WireMessage } from '../domain/types.js';
+import type { WireConversation, WireMessage } from './wire.js';
 import type { Participant, Role } from './schemas.js';
 
 /** An agent as GET /api/agents and the agentState ack show them. */

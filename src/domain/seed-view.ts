@@ -1,19 +1,8 @@
+import type { SeedMessage } from '../contracts/wire.js';
 import { toWireMessage, type StoredMessage, type WireMessage } from './types.js';
 
-/** A message in the shape of the seeds' messages API (seed 002): snake_case, lower-case state. */
-export interface SeedMessage {
-  id: string;
-  conversation_id: string;
-  content: { text: string; attachments?: WireMessage['attachments'] };
-  state: 'pending' | 'delivered' | 'failed';
-  from_contact: boolean;
-  sent_at: string;
-  source: string;
-  metadata: Record<string, unknown>;
-  sender: { id: string; name?: string };
-  /** Extension: set on whispers only (agents and the system see them; customers never do). */
-  tag?: 'whisper';
-}
+export type { SeedMessage } from '../contracts/wire.js';
+
 
 /** The seed's view of a stored message; the same message the socket API delivers. */
 export function toSeedMessage(message: WireMessage): SeedMessage {

@@ -2,23 +2,9 @@ import type { ActivityType, Attachment, Participant } from '../contracts/schemas
 import type { AgentView } from '../contracts/events.js';
 import type { AgentRecord } from './ports.js';
 
-export type ConversationStatus = 'queued' | 'active' | 'ended';
-export type { MessageState } from '../contracts/wire.js';
-import type { MessageState, WireMessage } from '../contracts/wire.js';
+export type { ConversationStatus, CustomerInfo, MessageState, WireConversation } from '../contracts/wire.js';
+import type { ConversationStatus, CustomerInfo, MessageState, WireConversation, WireMessage } from '../contracts/wire.js';
 
-/** Who the customer is, as given at init; `custom` holds the extra fields. */
-export interface CustomerInfo {
-  id: string;
-  firstName: string;
-  lastName?: string | undefined;
-  email?: string | undefined;
-  phone?: string | undefined;
-  refId?: string | undefined;
-  language?: string | undefined;
-  url?: string | undefined;
-  comment?: string | undefined;
-  custom: Record<string, string | number | boolean | null>;
-}
 
 export interface Conversation {
   id: string;
@@ -129,20 +115,6 @@ export interface StoredMessage {
 
 export type { WireMessage } from '../contracts/wire.js';
 
-export interface WireConversation {
-  id: string;
-  channel: string;
-  status: ConversationStatus;
-  subject: string;
-  customer: CustomerInfo;
-  participants: Participant[];
-  createdAt: string;
-  endedAt: string | null;
-  /** Extension: the agent the conversation is assigned to, null while it waits. */
-  assignedAgent: Participant | null;
-  /** Extension: when it entered the routing queue, null unless queued. */
-  queuedAt: string | null;
-}
 
 /** Roles that see whispers. */
 export const STAFF_ROLES = new Set(['agent', 'system']);

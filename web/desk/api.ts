@@ -2,8 +2,8 @@
  * The desk's HTTP calls to the hub (same origin), each with the agent token as a bearer
  * credential. Answers that are not 2xx become an Error carrying the hub's readable message.
  */
-import type { SeedMessage } from '../../src/domain/seed-view.js';
-import type { WireConversation } from '../../src/domain/types.js';
+import type { SeedMessage } from '../../src/contracts/wire.js';
+import type { WireConversation } from '../../src/contracts/wire.js';
 
 export type { SeedMessage };
 

@@ -5,7 +5,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { AgentView, ConversationInfo } from '../../src/contracts/events.js';
-import type { WireConversation, WireMessage } from '../../src/domain/types.js';
+import type { WireConversation, WireMessage } from '../../src/contracts/wire.js';
 import { HubApi, type SeedMessage } from './api.js';
 import { byId, clear, el, shortTime } from './dom.js';
 

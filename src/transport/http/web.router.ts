@@ -27,7 +27,7 @@ const escapeAttr = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g,
  */
 export function webRouter(webDir: string = WEB_DIR): Router {
   const router = Router();
-  let loaded: { mtimeMs: number; manifest: Manifest; widgetEtag?: string } | undefined;
+  let loaded: { mtimeMs: number; manifest: Manifest; widgetEtag?: string; files: Map<string, Buffer> } | undefined;
 
   const manifest = (): Manifest | undefined => {
     const path = join(webDir, 'manifest.json');
@@ -39,11 +39,28 @@ export function webRouter(webDir: string = WEB_DIR): Router {
       return undefined;
     }
     if (!loaded || loaded.mtimeMs !== mtimeMs) {
-      const parsed = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
-      loaded = { mtimeMs, manifest: parsed };
+      let parsed: Manifest;
+      try {
+        parsed = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+      } catch {
+        // Being rewritten by a build: not there yet.
+        loaded = undefined;
+        return undefined;
+      }
+      loaded = { mtimeMs, manifest: parsed, files: new Map() };
       if (parsed.widget) loaded.widgetEtag = `"${createHash('sha256').update(parsed.widget.file).digest('hex').slice(0, 16)}"`;
     }
     return loaded.manifest;
+  };
+
+  /** A manifest file's bytes, read once per build (only the manifest's few files are ever kept). */
+  const asset = (file: string): Buffer => {
+    let bytes = loaded?.files.get(file);
+    if (!bytes) {
+      bytes = readFileSync(join(webDir, file));
+      loaded?.files.set(file, bytes);
+    }
+    return bytes;
   };
 
   const notBuilt = (res: Response, what = NOT_BUILT): void => {
@@ -65,7 +82,7 @@ export function webRouter(webDir: string = WEB_DIR): Router {
     const known = [m.widget?.file, m.desk?.file, m.desk?.css?.file].filter((f): f is string => typeof f === 'string');
     if (!known.includes(file)) return notBuilt(res, 'no such web asset');
     res.set({ 'Cache-Control': 'public, max-age=31536000, immutable', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
-    res.type(file.endsWith('.css') ? 'text/css' : 'text/javascript').send(readFileSync(join(webDir, file)));
+    res.type(file.endsWith('.css') ? 'text/css' : 'text/javascript').send(asset(file));
   });
 
   router.get('/widget.js', (req: Request, res: Response) => {
@@ -74,7 +91,7 @@ export function webRouter(webDir: string = WEB_DIR): Router {
     // Any site embeds it: readable cross-origin, revalidated every five minutes by ETag.
     res.set({ 'Cache-Control': 'public, max-age=300', ETag: loaded.widgetEtag, 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
     if (req.get('if-none-match') === loaded.widgetEtag) return void res.status(304).end();
-    res.type('text/javascript').send(readFileSync(join(webDir, m.widget.file)));
+    res.type('text/javascript').send(asset(m.widget.file));
   });
 
   router.get('/desk', (_req: Request, res: Response) => {

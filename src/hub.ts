@@ -461,11 +461,12 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     let wasUp = false;
     redis.onChange((state) => {
       if (state !== 'up') return;
+      const clients = engineClients();
+      // The first connection at start has nothing to catch up on, unless clients came while Redis was away.
       if (!wasUp) {
         wasUp = true;
-        return;
+        if (clients.length === 0) return;
       }
-      const clients = engineClients();
       log.info({ clients: clients.length }, 'redis is back: clients reconnect to catch up on what other processes delivered meanwhile');
       resyncing = true;
       for (const client of clients) setTimeout(() => client.close(), Math.random() * 3000).unref();

@@ -70,7 +70,7 @@ interface Pool {
   loading: Promise<void> | undefined;
   /** A wake arrived during a load: read again when it finishes. */
   reloadAgain: boolean;
-  /** Messages settled while a load was reading: its (older) copy of them must not queue them again. */
+  /** Messages whose state was being stored when a load began, or settled while it read: its older copy of them must not queue them again. */
   settledDuringLoad: Set<string>;
   /** With a cluster: whether this process holds the pool's lease, and until when it may act on it. */
   holder: boolean;
@@ -305,7 +305,9 @@ export class OutboxService {
   private reload(pool: Pool, connector: string): void {
     if (pool.loading || this.closed || !this.holds(pool)) return;
     pool.lastLoadAt = Date.now();
-    pool.settledDuringLoad = new Set();
+    // What is being stored now may be read as still pending: the read must not queue it again
+    // once its write is done; nor what settles while the read runs.
+    pool.settledDuringLoad = new Set(this.states.unsettled.keys());
     pool.loading = this.store
       .pending(connector, this.options.loadBatch)
       .then((messages) => {

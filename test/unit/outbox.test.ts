@@ -19,9 +19,13 @@ class MemoryOutbox implements OutboxStore {
   failOnceAtSize = 0;
   applyDelayMs = 0;
 
+  /** pending() answers what the store held when it was asked (a read that took its time), not when it answers. */
+  readAtCall = false;
+
   async pending(connector: string, limit: number): Promise<StoredMessage[]> {
+    const atCall = [...this.messages.values()];
     if (this.pendingDelayMs) await new Promise((r) => setTimeout(r, this.pendingDelayMs));
-    return [...this.messages.values()]
+    return (this.readAtCall ? atCall : [...this.messages.values()])
       .filter((m) => m.delivery?.connector === connector)
       .sort((a, b) => a.conversationId.localeCompare(b.conversationId) || a.seq - b.seq)
       .slice(0, limit);
@@ -189,6 +193,32 @@ describe('OutboxService (unit)', () => {
     outbox.enqueue(fresh);
     await until(() => settled.length === 3);
     expect(link.received.map((m) => m.id)).to.deep.equal([...waiting, fresh].map((m) => m.id));
+  });
+
+  it('with a cluster lease: a slow read that saw a message still pending while its answer was being stored does not hand it over again', async () => {
+    outbox.close();
+    const leases = { acquire: async () => true, release: async () => undefined };
+    outbox = new OutboxService(store, new DeliveryStateWriter(store, log), options, log, {
+      leases,
+      owner: 'me',
+      leaseMs: 60_000,
+      pollMs: 60_000,
+      wake: () => undefined,
+      released: () => undefined,
+    });
+    const x = owed('c1');
+    // Writes take 40 ms, reads 120 ms and answer what the store held when they began.
+    store.applyDelayMs = 40;
+    store.readAtCall = true;
+    store.pendingDelayMs = 120;
+    const link = new ScriptedLink('a');
+    outbox.addLink(link);
+    await until(() => link.received.length === 1);
+    // x's answer is being stored; a peer's hint starts a read that sees x pending and answers after the write.
+    outbox.wakeFromPeer('sms');
+    await until(() => store.messages.get(x.id)?.state === 'DELIVERED');
+    await wait(250);
+    expect(link.received.map((m) => m.id)).to.deep.equal([x.id]);
   });
 
   it('retries a silent member on another one, and fails after maxAttempts with the reason', async () => {

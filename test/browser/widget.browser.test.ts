@@ -305,6 +305,38 @@ describe('Web chat widget in Chromium (issue 16)', function () {
     });
   });
 
+  it('German renders in German; a site colour is used with readable text on it, a colour too pale for that is replaced', async () => {
+    const launcherColours = async (page: Page): Promise<{ background: string; color: string }> =>
+      page.evaluate(() => {
+        const launcher = document.querySelector('[data-chathub-widget]')?.shadowRoot?.querySelector('.launcher') as Element;
+        const style = getComputedStyle(launcher);
+        return { background: style.backgroundColor, color: style.color };
+      });
+    await inPage(async ({ page }) => {
+      await page.goto(siteUrl({ lang: 'de', color: '#fde047' }));
+      const root = page.locator('[data-chathub-widget] .root');
+      await root.waitFor();
+      expect(await root.getAttribute('lang')).to.equal('de');
+      expect(await root.getAttribute('dir')).to.equal('ltr');
+      // A light yellow keeps its place, with near-black text on it (not white).
+      expect(await launcherColours(page)).to.deep.equal({ background: 'rgb(253, 224, 71)', color: 'rgb(17, 24, 39)' });
+      await page.getByRole('button', { name: 'Chat öffnen' }).click();
+      await page.getByLabel('Ihr Name').fill('Greta Grün');
+      await page.getByLabel('E-Mail').fill('greta@example.org');
+      await page.getByRole('button', { name: 'Chat starten' }).click();
+      await panel(page).and(page.locator('[data-state="ready"]')).waitFor();
+      await panel(page).locator('li.notice', { hasText: 'Sie sind in der Warteschlange' }).waitFor();
+    });
+    await inPage(async ({ page }) => {
+      // Neither white nor near-black text reaches 4.5:1 on this grey: the default colour is used instead.
+      await page.goto(siteUrl({ color: '#777777' }));
+      await page.locator('[data-chathub-widget] .root').waitFor();
+      const colours = await launcherColours(page);
+      expect(colours.background).to.not.equal('rgb(119, 119, 119)');
+      expect(colours.color).to.equal('rgb(255, 255, 255)');
+    });
+  });
+
   it('axe-core finds no serious or critical accessibility violation in the open widget (pre-chat form, then a conversation)', async () => {
     // axe comes in as an init script (DevTools protocol), which the page's strict CSP does not
     // apply to; page.addScriptTag would add an inline script the CSP refuses.

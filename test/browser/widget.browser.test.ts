@@ -326,6 +326,8 @@ describe('Web chat widget in Chromium (issue 16)', function () {
       await page.getByRole('button', { name: 'Chat starten' }).click();
       await panel(page).and(page.locator('[data-state="ready"]')).waitFor();
       await panel(page).locator('li.notice', { hasText: 'Sie sind in der Warteschlange' }).waitFor();
+      await page.getByRole('button', { name: 'Chat beenden' }).click();
+      await panel(page).and(page.locator('[data-state="ended"]')).waitFor();
     });
     await inPage(async ({ page }) => {
       // Neither white nor near-black text reaches 4.5:1 on this grey: the default colour is used instead.
@@ -367,7 +369,8 @@ describe('Web chat widget in Chromium (issue 16)', function () {
   /** An agent's desk (/desk on the hub) in its own profile, signed in with a minted token and ready. */
   async function readyDesk(agentId: string, name: string, skills: string[]): Promise<OpenedPage> {
     const desk = await openPage(browser);
-    const token = await agentToken(hub.url, agentId, name, skills);
+    // Room for the conversations other tests left in the queue (routing offers the oldest first).
+    const token = await agentToken(hub.url, agentId, name, skills, 20);
     await desk.page.goto(`${hub.url}/desk#token=${token}`);
     await desk.page.locator('#desk[data-socket="connected"]').waitFor();
     await desk.page.locator('#ready-toggle').click();
@@ -384,6 +387,7 @@ describe('Web chat widget in Chromium (issue 16)', function () {
         const cid = await openAndStart(page, 'Jane Both', 'jane.both@example.org');
         await panel(page).locator('li.notice[data-activity="handOff"]').first().waitFor();
         // Routing gives it to the billing agent: her desk opens it, the widget says she joined.
+        await ava.page.locator(`#mine button[data-conversation-id="${cid}"]`).click();
         await ava.page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
         await panel(page).locator('li.notice', { hasText: 'Ava Desk joined the chat' }).waitFor();
 
@@ -414,6 +418,7 @@ describe('Web chat widget in Chromium (issue 16)', function () {
         await ava.page.locator('#transfer-kind').selectOption('subject');
         await ava.page.locator('#transfer-target').fill('sales');
         await ava.page.locator('#transfer button[type="submit"]').click();
+        await ben.page.locator(`#mine button[data-conversation-id="${cid}"]`).click();
         await ben.page.locator(`#view[data-conversation-id="${cid}"]`).waitFor();
         await panel(page).locator('li.notice', { hasText: 'Ben Desk joined the chat' }).waitFor();
         await ben.page.locator('#text').fill('Ben from sales here');

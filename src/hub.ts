@@ -198,7 +198,6 @@ export function createHub(config: Config, deps: HubDeps): Hub {
     // A transport is opened only from an allowed origin, and within the per-address cap, which also
     // counts connections that never open a namespace (Socket.IO drops those after connectTimeout).
     allowRequest: (req, callback) => {
-      if (draining) return callback('this hub process is stopping; connect again', false);
       if (!origins.allows(req.headers.origin, requestOrigin(req, trustProxy()))) return callback(null, false);
       if (!caps.transportAllowed(transportAddress(req))) return callback('too many connections from this address', false);
       callback(null, true);

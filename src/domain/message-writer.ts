@@ -194,7 +194,7 @@ export class MessageWriter {
       else this.log.warn({ code: hubErr.code, size: batch.length }, 'message batch not stored');
       for (const p of batch) {
         // A timed-out insert may still land: if a retry later finds it stored, announce it then.
-        if (hubErr.code === 'UNAVAILABLE') this.remember(p.message.id);
+        if (hubErr.code === 'UNAVAILABLE') addBounded(this.uncertain, p.message.id);
         p.reject(hubErr);
       }
       return;
@@ -256,20 +256,8 @@ export class MessageWriter {
     }
   }
 
-  private remember(id: string): void {
-    if (this.uncertain.size >= 10_000) {
-      const oldest = this.uncertain.values().next().value;
-      if (oldest !== undefined) this.uncertain.delete(oldest);
-    }
-    this.uncertain.add(id);
-  }
-
   private settle(p: Pending, stored: StoredMessage): void {
-    if (this.announced.size >= 10_000) {
-      const oldest = this.announced.values().next().value;
-      if (oldest !== undefined) this.announced.delete(oldest);
-    }
-    this.announced.add(stored.id);
+    addBounded(this.announced, stored.id);
     try {
       for (const observer of this.observers) observer(stored);
       p.onStored?.(stored);
@@ -278,4 +266,15 @@ export class MessageWriter {
     }
     p.resolve(stored);
   }
+}
+
+/** Ids a writer keeps about recent messages: at most this many each, the oldest dropped first. */
+const RECENT_IDS = 10_000;
+
+function addBounded(ids: Set<string>, id: string): void {
+  if (ids.size >= RECENT_IDS) {
+    const oldest = ids.values().next().value;
+    if (oldest !== undefined) ids.delete(oldest);
+  }
+  ids.add(id);
 }

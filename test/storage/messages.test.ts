@@ -1,34 +1,11 @@
 import type { Participant } from '../../src/contracts/schemas.js';
 import type { StoredMessage } from '../../src/domain/types.js';
-import { conformance, together, type Stores } from '../support/storage-conformance.js';
-
-const T0 = Date.parse('2026-01-01T00:00:00.000Z');
-const at = (s: number): Date => new Date(T0 + s * 1000);
+import { at, conformance, storedChatMessage, together, type Stores } from '../support/storage-conformance.js';
 
 const CUST: Participant = { id: 'u1', name: 'Ann', role: 'customer' };
 const AGENT: Participant = { id: 'a1', name: 'Bob', role: 'agent' };
 
-function message(conversationId: string, seq: number, over: Partial<StoredMessage> = {}): StoredMessage {
-  const id = over.id ?? `${conversationId}-m${seq}`;
-  return {
-    id,
-    conversationId,
-    seq,
-    type: 'ChatMessage',
-    from: CUST,
-    to: [],
-    audience: ['*'],
-    text: `text ${seq}`,
-    refId: '',
-    tag: '',
-    channel: 'web',
-    state: 'DELIVERED',
-    metadata: {},
-    timestamp: at(seq),
-    dedupKey: id,
-    ...over,
-  };
-}
+const message = (conversationId: string, seq: number, over: Partial<StoredMessage> = {}): StoredMessage => storedChatMessage(conversationId, seq, CUST, over);
 
 const seqs = (list: StoredMessage[]): number[] => list.map((m) => m.seq);
 

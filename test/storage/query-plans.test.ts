@@ -8,6 +8,7 @@ import { Database } from '../../src/storage/database.js';
 import { MongoEventMarkerStore } from '../../src/storage/event-marker.store.js';
 import { MongoMessageStore } from '../../src/storage/message.store.js';
 import { MongoWebhookStore } from '../../src/storage/webhook.store.js';
+import { storedChatMessage, T0 } from '../support/storage-conformance.js';
 import { startTestStore, type TestStore } from '../support/store.js';
 
 /**
@@ -29,29 +30,9 @@ const GROWING = new Set(['messages', 'conversations', 'contacts', 'webhook_event
 
 const CUST: Participant = { id: 'cust-0', name: 'Ann', role: 'customer' };
 const AGENT: Participant = { id: 'agent-1', name: 'Bob', role: 'agent' };
-const T0 = Date.parse('2026-01-01T00:00:00.000Z');
-
-function message(conversationId: string, seq: number, over: Partial<StoredMessage> = {}): StoredMessage {
-  const id = `${conversationId}-m${seq}`;
-  return {
-    id,
-    conversationId,
-    seq,
-    type: 'ChatMessage',
-    from: CUST,
-    to: [],
-    audience: ['*'],
-    text: `text ${seq} ${'x'.repeat(40)}`,
-    refId: '',
-    tag: seq % 7 === 0 ? 'whisper' : '',
-    channel: 'web',
-    state: 'DELIVERED',
-    metadata: {},
-    timestamp: new Date(T0 + seq * 1000),
-    dedupKey: id,
-    ...over,
-  };
-}
+/** A stored message of the seeded data: longer text, a whisper every seventh. */
+const message = (conversationId: string, seq: number, over: Partial<StoredMessage> = {}): StoredMessage =>
+  storedChatMessage(conversationId, seq, CUST, { text: `text ${seq} ${'x'.repeat(40)}`, tag: seq % 7 === 0 ? 'whisper' : '', ...over });
 
 interface Captured {
   name: string;

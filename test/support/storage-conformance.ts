@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
+import type { Participant } from '../../src/contracts/schemas.js';
+import type { StoredMessage } from '../../src/domain/types.js';
 import { createLogger } from '../../src/logger.js';
 import { MongoAgentCredentialStore } from '../../src/storage/agent-credential.store.js';
 import { MongoAgentStore } from '../../src/storage/agent.store.js';
@@ -201,4 +203,31 @@ export function conformance(title: string, dbName: string, scenarios: Scenario[]
       });
     }
   });
+}
+
+/** The storage tests' clock: second `s` after 2026-01-01T00:00:00Z. */
+export const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+export const at = (s: number): Date => new Date(T0 + s * 1000);
+
+/** Message `seq` of a conversation as the message store takes it (id `<conversation>-m<seq>`, stamped at(seq)), with `over` on top. */
+export function storedChatMessage(conversationId: string, seq: number, from: Participant, over: Partial<StoredMessage> = {}): StoredMessage {
+  const id = over.id ?? `${conversationId}-m${seq}`;
+  return {
+    id,
+    conversationId,
+    seq,
+    type: 'ChatMessage',
+    from,
+    to: [],
+    audience: ['*'],
+    text: `text ${seq}`,
+    refId: '',
+    tag: '',
+    channel: 'web',
+    state: 'DELIVERED',
+    metadata: {},
+    timestamp: at(seq),
+    dedupKey: id,
+    ...over,
+  };
 }

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
-import { closeAllSockets, connect, emitAck, joinedAgent, joinedCustomer, nextEvent, type AnyAck } from './support/clients.js';
-import { startHub, type RunningHub } from './support/hub.js';
-import { startTestStore, type TestStore } from './support/store.js';
+import { connect, emitAck, joinedAgent, joinedCustomer, nextEvent, type AnyAck } from './support/clients.js';
+import { hubSuite } from './support/hub-suite.js';
 
 type Wire = { id: string; seq: number; type: string; text?: string; tag?: string };
 type Info = { messages: Wire[]; hasMore: boolean; olderCursor: string | null };
@@ -14,23 +13,12 @@ type Info = { messages: Wire[]; hasMore: boolean; olderCursor: string | null };
  */
 describe('joinConversation catch-up with afterSeq', function () {
   this.timeout(60_000);
-  let store: TestStore;
-  let hub: RunningHub;
-  before(async function () {
-    this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('catch_up'), { RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000', RATE_LIMIT_JOINS_PER_MINUTE: '1000' });
-  });
-  afterEach(() => closeAllSockets());
-  after(async () => {
-    await hub?.close();
-    await store?.close();
-  });
+  const suite = hubSuite('catch_up', { RATE_LIMIT_SOCKET_EVENTS_PER_SECOND: '1000', RATE_LIMIT_JOINS_PER_MINUTE: '1000' });
 
   /** A new socket joins with afterSeq; an agent's socket first gets the conversationInfo of each conversation it holds, at connect. */
   async function rejoin(token: string, conversationId: string, id: string, afterSeq: unknown, agent = false): Promise<{ ack: AnyAck; info?: Info; socket: Socket }> {
     let atConnect: Promise<unknown> = Promise.resolve();
-    const socket = await connect(hub.url, { token }, (s) => {
+    const socket = await connect(suite.hub.url, { token }, (s) => {
       if (agent) atConnect = nextEvent(s, 'conversationInfo');
     });
     await atConnect;
@@ -40,9 +28,9 @@ describe('joinConversation catch-up with afterSeq', function () {
   }
 
   it('answers exactly the visible messages after afterSeq, whispers only to staff, and pages with hasMore', async () => {
-    const customer = await joinedCustomer(hub.url);
+    const customer = await joinedCustomer(suite.hub.url);
     const cid = customer.init.conversationId;
-    const agent = await joinedAgent(hub.url, cid, 'agent-catch-up');
+    const agent = await joinedAgent(suite.hub.url, cid, 'agent-catch-up');
     const me = customer.init.participant;
     const sent: Wire[] = [];
     for (let i = 1; i <= 110; i += 1) {
@@ -93,7 +81,7 @@ describe('joinConversation catch-up with afterSeq', function () {
   });
 
   it('refuses a bad afterSeq with BAD_REQUEST naming it', async () => {
-    const customer = await joinedCustomer(hub.url);
+    const customer = await joinedCustomer(suite.hub.url);
     for (const bad of [-1, 1.5, 'x', Number.MAX_SAFE_INTEGER + 2]) {
       const r = await rejoin(customer.init.token, customer.init.conversationId, customer.init.participant.id, bad);
       expect(r.ack.ok, String(bad)).to.equal(false);

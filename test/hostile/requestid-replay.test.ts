@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { chatPluginChannel, newVisitor, pluginSend } from '../support/chatplugin.js';
-import { closeAllSockets, connect, emitAck, postJson, sleep, type InitBody } from '../support/clients.js';
-import { startHub, SYSTEM_TOKEN, type RunningHub } from '../support/hub.js';
+import { connect, emitAck, postJson, sleep, type InitBody } from '../support/clients.js';
+import { hubSuite } from '../support/hub-suite.js';
+import { SYSTEM_TOKEN } from '../support/hub.js';
 import { rawConnector } from '../support/raw-connector.js';
-import { startTestStore, type TestStore } from '../support/store.js';
 
 const SMS_KEY = 'sms-key-0123456789';
 const WINDOW_MS = 2500;
@@ -18,33 +18,21 @@ type ErrorBody = { error: string; code: string };
  */
 describe('hostile: requestId replay cannot take over a conversation', function () {
   this.timeout(60_000);
-  let store: TestStore;
-  let hub: RunningHub;
-
-  before(async function () {
-    this.timeout(120_000);
-    store = await startTestStore();
-    hub = await startHub(store.uri('hostile_requestid'), { CONNECTOR_KEYS: `sms:${SMS_KEY}`, REQUEST_ID_REPLAY_WINDOW_MS: String(WINDOW_MS) });
-  });
-  afterEach(() => closeAllSockets());
-  after(async () => {
-    await hub?.close();
-    await store?.close();
-  });
+  const suite = hubSuite('hostile_requestid', { CONNECTOR_KEYS: `sms:${SMS_KEY}`, REQUEST_ID_REPLAY_WINDOW_MS: String(WINDOW_MS) });
 
   const init = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    postJson<InitBody & ErrorBody>(`${hub.url}/api/customer/init`, body, headers);
+    postJson<InitBody & ErrorBody>(`${suite.hub.url}/api/customer/init`, body, headers);
 
   /** Tries the token on the victim's conversation: joining it must fail if the token is not for it. */
   async function canJoin(token: string, conversationId: string, participantId: string): Promise<boolean> {
-    const socket = await connect(hub.url, { token });
+    const socket = await connect(suite.hub.url, { token });
     const ack = await emitAck(socket, 'joinConversation', { conversationId, id: participantId, name: 'x' });
     socket.close();
     return ack.ok;
   }
 
   it('an internal connector key ("open:<conversationId>") opens a new conversation of the caller, never the SMS customer\'s', async () => {
-    const sms = await rawConnector(hub.url, 'sms', SMS_KEY);
+    const sms = await rawConnector(suite.hub.url, 'sms', SMS_KEY);
     expect((await sms.register()).ok).to.equal(true);
     const inbound = await emitAck(sms.socket, 'sendMessage', { type: 'ChatMessage', channel: 'sms', refId: '+4915112340001', text: 'my PIN is 4711' });
     expect(inbound.ok, JSON.stringify(inbound)).to.equal(true);
@@ -58,9 +46,9 @@ describe('hostile: requestId replay cannot take over a conversation', function (
   });
 
   it('an internal chat plugin key ("chatplugin:<conversationId>") gives no token for the visitor\'s conversation', async () => {
-    const channelId = await chatPluginChannel(hub.url);
-    const visitor = await newVisitor(hub.url, channelId);
-    expect((await pluginSend(hub.url, visitor.token, 'my address is 1 Main St')).status).to.equal(200);
+    const channelId = await chatPluginChannel(suite.hub.url);
+    const visitor = await newVisitor(suite.hub.url, channelId);
+    expect((await pluginSend(suite.hub.url, visitor.token, 'my address is 1 Main St')).status).to.equal(200);
 
     const res = await init({ firstName: 'Mallory', channel: 'web', email: 'm@evil.example', requestId: `chatplugin:${visitor.conversation_id}` });
     expect(res.status, JSON.stringify(res.body)).to.equal(200);

@@ -1,7 +1,7 @@
 import type { Socket } from 'socket.io-client';
-import { closeAllSockets, connect, postJson, type JsonResponse } from './clients.js';
-import { startHub, SYSTEM_TOKEN, type RunningHub } from './hub.js';
-import { startTestStore, type TestStore } from './store.js';
+import { connect, postJson, type JsonResponse } from './clients.js';
+import { SYSTEM_TOKEN } from './hub.js';
+import { hubSuite, type HubSuite } from './hub-suite.js';
 import type { SeedMessage } from '../../src/domain/seed-view.js';
 
 export const system = { authorization: `Bearer ${SYSTEM_TOKEN}` };
@@ -56,9 +56,7 @@ export function pluginSocket(url: string, token: string, listen?: (socket: Socke
 }
 
 /** What a chat plugin test file shares: a store, a hub on it, and a chat plugin channel. */
-export interface ChatPluginWorld {
-  store: TestStore;
-  hub: RunningHub;
+export interface ChatPluginWorld extends HubSuite {
   channelId: string;
 }
 
@@ -68,17 +66,10 @@ export interface ChatPluginWorld {
  * filled in by the `before` hook.
  */
 export function chatPluginWorld(name: string): ChatPluginWorld {
-  const world = {} as ChatPluginWorld;
-  before(async function () {
-    this.timeout(120_000);
-    world.store = await startTestStore();
-    world.hub = await startHub(world.store.uri(name));
+  const world = hubSuite(name) as ChatPluginWorld;
+  // After hubSuite's own before hook, which starts the hub.
+  before(async () => {
     world.channelId = await chatPluginChannel(world.hub.url);
-  });
-  afterEach(() => closeAllSockets());
-  after(async () => {
-    await world.hub?.close();
-    await world.store?.close();
   });
   return world;
 }

@@ -27,20 +27,10 @@ export async function upgradeStoredShapes(connection: Connection, log: Logger): 
   // Messages owed to a connector carry `outbox` (formerly found by `delivery.connector`).
   const [byConnector, byMarker] = RETIRED_MESSAGE_INDEXES;
   if (byConnector && (await hasIndex(messages, byConnector))) {
-    let filled = 0;
-    let batch: mongo.AnyBulkWriteOperation[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length > 0) await messages.bulkWrite(batch, { ordered: false });
-      filled += batch.length;
-      batch = [];
-    };
-    const cursor = messages.find({ 'delivery.connector': { $exists: true }, outbox: { $exists: false } }, { projection: { _id: 1, delivery: 1 } });
-    for await (const doc of cursor) {
+    const filled = await fillIn(messages, { 'delivery.connector': { $exists: true }, outbox: { $exists: false } }, { _id: 1, delivery: 1 }, 'outbox', (doc) => {
       const connector = (doc['delivery'] as { connector?: unknown } | undefined)?.connector;
-      if (typeof connector === 'string') batch.push({ updateOne: { filter: { _id: doc._id }, update: { $set: { outbox: connector } } } });
-      if (batch.length >= 500) await flush();
-    }
-    await flush();
+      return typeof connector === 'string' ? connector : undefined;
+    });
     await messages.dropIndex(byConnector).catch(() => undefined);
     log.info({ messages: filled }, 'stored-shape upgrade: connector outbox field filled in');
   }
@@ -58,20 +48,38 @@ export async function upgradeStoredShapes(connection: Connection, log: Logger): 
   }
   // Conversations carry `agentId` (formerly found by `agent.id`).
   if (byAgent && (await hasIndex(conversations, byAgent))) {
-    let filled = 0;
-    let batch: mongo.AnyBulkWriteOperation[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length > 0) await conversations.bulkWrite(batch, { ordered: false });
-      filled += batch.length;
-      batch = [];
-    };
-    for await (const doc of conversations.find({ agentId: { $exists: false } }, { projection: { _id: 1, agent: 1 } })) {
+    const filled = await fillIn(conversations, { agentId: { $exists: false } }, { _id: 1, agent: 1 }, 'agentId', (doc) => {
       const id = (doc['agent'] as { id?: unknown } | null | undefined)?.id;
-      batch.push({ updateOne: { filter: { _id: doc._id }, update: { $set: { agentId: typeof id === 'string' ? id : null } } } });
-      if (batch.length >= 500) await flush();
-    }
-    await flush();
+      return typeof id === 'string' ? id : null;
+    });
     await conversations.dropIndex(byAgent).catch(() => undefined);
     log.info({ conversations: filled }, 'stored-shape upgrade: agent id field filled in');
   }
+}
+
+/**
+ * Sets `field` to `valueOf(doc)` on every document `filter` matches (none where it answers
+ * undefined), in unordered bulk writes of 500; answers how many were set.
+ */
+async function fillIn(
+  collection: mongo.Collection,
+  filter: mongo.Filter<mongo.Document>,
+  projection: mongo.Document,
+  field: string,
+  valueOf: (doc: mongo.WithId<mongo.Document>) => unknown,
+): Promise<number> {
+  let filled = 0;
+  let batch: mongo.AnyBulkWriteOperation[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length > 0) await collection.bulkWrite(batch, { ordered: false });
+    filled += batch.length;
+    batch = [];
+  };
+  for await (const doc of collection.find(filter, { projection })) {
+    const value = valueOf(doc);
+    if (value !== undefined) batch.push({ updateOne: { filter: { _id: doc._id }, update: { $set: { [field]: value } } } });
+    if (batch.length >= 500) await flush();
+  }
+  await flush();
+  return filled;
 }

@@ -159,12 +159,6 @@ export class OutboxService {
     if (pool && pool.links.size > 0 && !pool.holder) this.claim(pool, connector);
   }
 
-  /** Per connector, whether this process holds its lease (always, alone). */
-  holding(connector: string): boolean {
-    const pool = this.pools.get(connector);
-    return pool !== undefined && this.holds(pool);
-  }
-
   /**
    * The process is stopping: hand nothing new over, let the hand-overs in flight be answered
    * (within `timeoutMs`), store their states, then give the leases up for another process.

@@ -16,10 +16,6 @@ export class ClusterBus {
     private readonly log: Logger,
   ) {}
 
-  get clustered(): boolean {
-    return this.io !== undefined;
-  }
-
   publish<E extends keyof InterServerEvents>(event: E, ...args: Parameters<InterServerEvents[E]>): void {
     if (!this.io) return;
     try {
